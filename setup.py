@@ -1,0 +1,35 @@
+"""racer: an open, local DeepRacer. Installs with pip, and builds as an ament_python package."""
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "racer"
+TRAIN = ["torch==2.13.0", "stable-baselines3>=2.3", "tensorboard"]
+CAR = ["openvino>=2024.0", "ros-rclpy", "ros-std-msgs", "ros-sensor-msgs", "ros-geometry-msgs",
+       "ros-rmw-fastrtps-cpp"]
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="An open, local replacement for the AWS DeepRacer experience",
+    packages=find_packages(include=["sim", "sim.*", "racer", "racer.*", "car", "car.*"]),
+    package_data={"sim": ["tracks/*.npy"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.yaml")),
+        (f"share/{PACKAGE}/reward_functions", glob("reward_functions/*.py")),
+    ],
+    python_requires=">=3.10",
+    install_requires=[
+        "numpy>=1.24", "scipy>=1.10", "pybullet>=3.2.5", "gymnasium>=1.0", "pillow>=9",
+        "click>=8.1", "rich>=13", "pyyaml>=6", "matplotlib>=3.7", "imageio>=2.30",
+    ],
+    extras_require={
+        "train": TRAIN,
+        "car": CAR,
+        "test": ["pytest>=7"] + TRAIN + CAR,
+    },
+    entry_points={"console_scripts": ["racer = racer.cli:main"]},
+    zip_safe=False,
+)

@@ -1,0 +1,278 @@
+"""The Gymnasium environment `racer/DeepRacer-v0`: one car, DeepRacer rules and params."""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+import gymnasium as gym
+import numpy as np
+
+from sim import rules as R
+from sim.actions import parse_action_space
+from sim.car import CONTROL_DT, CarSpec, CarState, body_points, clip_command, step_dynamics
+from sim.lidar import Lidar
+from sim.observation import CameraConfig, LidarConfig, SensorSuite, camera_observation, \
+    lidar_observation, observation_shapes
+from sim.params import build_params, copy_params, default_reward, waypoint_list
+from sim.render import CameraRig
+from sim.track import Track, load
+from sim.world import World
+
+RACES = ("time-trial",)
+MAX_ABS_REWARD = 1e5
+
+
+class RewardError(RuntimeError):
+    """A reward function returned something DeepRacer would reject (the job stops)."""
+
+
+@lru_cache(maxsize=16)
+def _cached_track(key: str, mtime: float) -> Track:
+    return load(key)
+
+
+def resolve_track(track: str | Path | Track) -> Track:
+    """A Track from a Track, a bundled track's name or a `.npy` path (loaded once per process)."""
+    if isinstance(track, Track):
+        return track
+    p = Path(track)
+    return _cached_track(str(track), p.stat().st_mtime if p.exists() else 0.0)
+
+
+@lru_cache(maxsize=16)
+def _reversed(track: Track) -> Track:
+    return track.reversed()
+
+
+def check_reward(value: Any, steps: int, params: dict) -> float:
+    """Convert a reward with `float()` and refuse NaN, inf and |r| > 1e5 as DeepRacer does."""
+    try:
+        r = float(value)
+    except (TypeError, ValueError) as exc:
+        raise RewardError(f"step {steps}: the reward function returned {value!r}, which is not a "
+                          f"number ({exc}); params: {params}") from exc
+    if not math.isfinite(r) or abs(r) > MAX_ABS_REWARD:
+        raise RewardError(f"step {steps}: the reward function returned {r}, outside the allowed "
+                          f"[-1e5, 1e5] (NaN and inf are refused too); params: {params}")
+    return r
+
+
+class DeepRacerEnv(gym.Env):
+    """A DeepRacer car on a track.  Observations are a Dict keyed by sensor name.
+
+    Args:
+        track: a bundled track's name, a DeepRacer `.npy` path, or a Track.
+        sensors: DeepRacer sensor names (one camera and/or one lidar).
+        action_space: `model_metadata.json` form (list of actions, or ranges); None = default car.
+        race: race type ("time-trial").
+        reward_fn: `reward_function(params) -> float`; None = follow the centre line.
+        mode: "training" (first failure ends the episode) or "evaluation" (resets with penalty).
+        laps: laps per evaluation episode.
+        reverse: drive the track clockwise; `alternate_direction` flips it every episode.
+        start_step: fraction of the track the training start point moves each episode.
+        camera, lidar: CameraConfig / LidarConfig or dicts of overrides (`lidar_config` keys too).
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 15}
+
+    def __init__(self, track: str | Path | Track = "reinvent-like", sensors=("FRONT_FACING_CAMERA",),
+                 action_space=None, action_space_type: str | None = None, race: str = "time-trial",
+                 reward_fn: Callable[[dict], Any] | None = None, mode: str = "training",
+                 laps: int | None = None, reverse: bool = False, alternate_direction: bool = False,
+                 start_step: float = 0.05, camera: CameraConfig | dict | None = None,
+                 lidar: LidarConfig | dict | None = None, car: CarSpec | None = None,
+                 rules: R.RaceRules | None = None, render_mode: str | None = None):
+        if race not in RACES:
+            raise ValueError(f"race: {race!r} is not one of {', '.join(RACES)}")
+        self.track = resolve_track(track)
+        self.suite = SensorSuite(tuple(sensors), _config(CameraConfig, camera), _lidar_config(lidar))
+        self.actions = parse_action_space(action_space, action_space_type)
+        self.spec_car = car or CarSpec()
+        self.rules = rules or R.RaceRules(mode=mode, laps=laps or (3 if mode == "evaluation" else 1))
+        self.reward_fn = reward_fn or default_reward
+        self.reverse, self.alternate_direction, self.start_step = reverse, alternate_direction, start_step
+        self.render_mode = render_mode
+        self.race = race
+
+        self.world = World(self.track)
+        self.car_index = self.world.add_car(self.spec_car)
+        shapes = observation_shapes(self.suite)
+        self.observation_space = gym.spaces.Dict({
+            name: gym.spaces.Box(low, high, shape, dtype) for name, (shape, dtype, low, high) in shapes.items()})
+        if self.actions.kind == "discrete":
+            self.action_space = gym.spaces.Discrete(self.actions.n)
+        else:
+            self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self._rigs: dict[bool, CameraRig] = {}
+        lidar_name = self.suite.lidar_name
+        self.lidar = Lidar(self.world, self.car_index, self.suite.lidar, np.random.default_rng(),
+                           reach=self.suite.lidar.observed_range(lidar_name)) if lidar_name else None
+        self.episode = -1
+        self.driving: Track = self.track
+        self._waypoints = waypoint_list(self.track)
+        self.state = CarState(0.0, 0.0, 0.0, 0.0, 0.0)
+        self.lap: R.LapState | None = None
+        self.sim_time, self.steps = 0.0, 1
+        self.command = (0.0, 0.0)
+        self.params: dict = {}
+
+    # ---- gymnasium API ----------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        options = options or {}
+        self.episode = 0 if seed is not None else self.episode + 1  # a seed restarts the round robin
+        is_reversed = self.reverse != (self.alternate_direction and self.episode % 2 == 1)
+        self.driving = _reversed(self.track) if is_reversed else self.track
+        self._waypoints = waypoint_list(self.driving)
+        if self.lidar:
+            self.lidar.rng = self.np_random
+        if "pose" in options:
+            x, y, heading_deg = options["pose"]
+            yaw = math.radians(float(heading_deg))
+        else:
+            frac = options.get("start", 0.0 if self.rules.mode == "evaluation"
+                               else (self.episode * self.start_step) % 1.0)
+            (x, y), yaw = self.driving.point_at(frac * self.driving.length)
+            yaw = float(yaw)
+        self.state = CarState(float(x), float(y), yaw, 0.0, 0.0)
+        self.sim_time, self.steps = 0.0, 1
+        self.command = (0.0, 0.0)
+        front = self._front_s()
+        self.lap = R.LapState(self.driving.length, front, front)
+        limit = self.rules.time_limit
+        self._time_limit = limit if limit is not None else self.rules.laps * self.driving.length / 0.1
+        if self.lidar:
+            self.lidar.reset(self.sim_time)
+        self.world.set_car_pose(self.car_index, *self.state[:3])
+        self._status = R.PREPARE
+        self.params = self._measure(crashed=False)
+        return self._observe(), self._info()
+
+    def step(self, action):
+        assert self.lap is not None, "call reset() before step()"
+        lap, rules = self.lap, self.rules
+        self.steps += 1
+        self.sim_time += CONTROL_DT
+        reward, terminated, truncated = 0.0, False, False
+        if lap.pause_left > 1e-9:
+            lap.pause_left -= CONTROL_DT
+            self.command = (0.0, 0.0)
+            self.params = self._measure(crashed=False)
+            self._status = R.PAUSE
+            truncated = self.sim_time >= self._time_limit - 1e-9
+        else:
+            steer, speed = clip_command(self.spec_car, *self.actions.command(action))
+            self.command = (steer, speed)
+            old = self.state
+            self.state = step_dynamics(self.spec_car, old, math.radians(steer), speed)
+            self.world.set_car_pose(self.car_index, *self.state[:3])
+            crashed = bool(self.world.objects or len(self.world.cars) > 1) and \
+                bool(self.world.crashed_into(self.car_index))
+            self.params = self._measure(crashed)
+            ds = R.advance(lap, self.params["projection_distance"])
+            moved = math.hypot(self.state.x - old.x, self.state.y - old.y)
+            status = R.judge(rules, lap, ds, moved, self.params["is_offtrack"], crashed,
+                             self.sim_time, self._time_limit)
+            self.params["progress"] = 100.0 if status == R.LAP_COMPLETE else lap.progress
+            reward = check_reward(self.reward_fn(copy_params(self.params)),
+                                  self.steps, self.params)
+            self._status = status
+            if status == R.LAP_COMPLETE:
+                R.complete_lap(lap, self.sim_time)
+                terminated = rules.mode == "training" or lap.laps_done >= rules.laps
+            elif status in R.FAILURES:
+                if rules.mode == "training":
+                    terminated = True
+                else:
+                    R.start_penalty(rules, lap, status)
+                    self._put_back()
+                    terminated = rules.max_resets is not None and lap.resets > rules.max_resets
+            elif status == R.TIME_UP:
+                truncated = True
+        return self._observe(), reward, terminated, truncated, self._info()
+
+    def render(self):
+        if self.render_mode == "rgb_array":
+            rig = self._rig()
+            return rig.render(*self.state[:3], self.world.boxes_seen_by(self.car_index), rgb=True)[0]
+        return None
+
+    def close(self):
+        self.world.close()
+
+    # ---- internals --------------------------------------------------------------------
+    def _front_s(self) -> float:
+        return float(self.driving.project(body_points(self.spec_car, self.state)[:1]).s[0])
+
+    def _measure(self, crashed: bool) -> dict:
+        """Params of the current pose (progress filled in by the caller)."""
+        pts = body_points(self.spec_car, self.state)
+        proj = self.driving.project(pts)
+        hl, hr = self.driving.half_widths(proj)
+        wheels = (proj.offset[1:] <= hl[1:]) & (proj.offset[1:] >= -hr[1:])
+        steer, speed = self.command
+        return build_params(
+            track=self.driving, waypoints=self._waypoints, x=pts[0, 0], y=pts[0, 1], yaw=self.state.yaw,
+            front=proj[:1], wheels_on_road=wheels, steering_angle=steer, speed=speed,
+            progress=self.lap.progress if self.lap else 0.0, steps=self.steps, sim_time=self.sim_time,
+            is_reversed=self.driving is not self.track, is_crashed=crashed)
+
+    def _put_back(self) -> None:
+        """Evaluation reset: on the centre line at the lap's furthest progress, standing still."""
+        lap = self.lap
+        s = lap.start_s + lap.best_distance - self.spec_car.front_point
+        (x, y), yaw = self.driving.point_at(s)
+        self.state = CarState(float(x), float(y), float(yaw), 0.0, 0.0)
+        self.world.set_car_pose(self.car_index, *self.state[:3])
+        lap.last_s = self._front_s()
+        lap.distance = lap.best_distance
+
+    def _rig(self) -> CameraRig:
+        stereo = self.suite.stereo
+        if stereo not in self._rigs:
+            self._rigs[stereo] = CameraRig(self.track, self.suite.camera, stereo)
+        return self._rigs[stereo]
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        obs = {}
+        x, y, yaw = self.state[:3]
+        if self.suite.camera_name:
+            obs[self.suite.camera_name] = self._rig().render(x, y, yaw, self.world.boxes_seen_by(self.car_index))
+        if self.lidar:
+            beams = self.lidar.update(self.sim_time, x, y, yaw)
+            obs[self.suite.lidar_name] = lidar_observation(beams, self.suite.lidar_name, self.suite.lidar)
+        return obs
+
+    def _info(self) -> dict:
+        lap = self.lap
+        return {"params": self.params, "status": self._status, "laps": lap.laps_done,
+                "lap_times": list(lap.lap_times), "resets": lap.resets, **{f"{k}_count": v for k, v in lap.counts.items()},
+                "sim_time": self.sim_time, "command": self.command}
+
+
+def _config(cls, value):
+    if value is None:
+        return cls()
+    if isinstance(value, dict):
+        return replace(cls(), **value)
+    return value
+
+
+def _lidar_config(value) -> LidarConfig:
+    if isinstance(value, dict):
+        return LidarConfig().with_overrides(value)
+    return value or LidarConfig()
+
+
+def camera_frames_rgb(env: DeepRacerEnv) -> list[np.ndarray]:
+    """The env's current raw RGB camera frame(s), as a car's camera driver would deliver them."""
+    rig = env._rig()
+    return list(rig.render(*env.state[:3], env.world.boxes_seen_by(env.car_index), rgb=True))
+
+
+def contract_camera_observation(env: DeepRacerEnv) -> np.ndarray:
+    """The camera observation built from raw RGB frames through the observation contract."""
+    return camera_observation(camera_frames_rgb(env), env.suite.camera)

@@ -1,0 +1,310 @@
+"""Track geometry: DeepRacer `.npy` I/O, validation and vectorised projection.
+
+A track is a centre line with a left and a right border (relative to the driving
+direction).  DeepRacer's `.npy` files hold (N, 6) rows of centre x, y, inner border x, y,
+outer border x, y in metres; loops repeat the first row at the end.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+MIN_WIDTH = 0.30  # m: narrower than this a 0.196 m car cannot stay on the road
+_DENSE_STEP = 0.01  # m between the samples of the projection index
+
+
+class TrackError(ValueError):
+    """A track file or definition that cannot be used, with the reason and the place."""
+
+
+@dataclass(frozen=True)
+class Projection:
+    """Points projected on the centre line (arrays, one entry per point)."""
+
+    s: np.ndarray  # arc length of the foot point from waypoint 0, m
+    offset: np.ndarray  # signed lateral distance, + = left of the driving direction, m
+    segment: np.ndarray  # index of the centre-line segment holding the foot point
+    t: np.ndarray  # position of the foot point inside that segment, 0..1
+
+    @property
+    def distance(self) -> np.ndarray:
+        return np.abs(self.offset)
+
+    def __getitem__(self, index) -> "Projection":
+        return Projection(self.s[index], self.offset[index], self.segment[index], self.t[index])
+
+
+@dataclass(frozen=True, eq=False)
+class Track:
+    """A closed (or open) track; borders are on the left/right of the driving direction."""
+
+    name: str
+    center: np.ndarray  # (N, 2); for loops the last row equals the first
+    left: np.ndarray  # (N, 2)
+    right: np.ndarray  # (N, 2)
+    closed: bool = True
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        seg = np.diff(self.center, axis=0)
+        length = np.hypot(seg[:, 0], seg[:, 1])
+        unit = seg / length[:, None]
+        normal = np.stack([-unit[:, 1], unit[:, 0]], axis=1)  # points to the left
+        cum = np.concatenate([[0.0], np.cumsum(length)])
+        vn = vertex_normals(self.center, self.closed)
+        half_left = np.einsum("ij,ij->i", self.left - self.center, vn)
+        half_right = -np.einsum("ij,ij->i", self.right - self.center, vn)
+        d = self._cache
+        d.update(seg=seg, seg_len=length, unit=unit, normal=normal, cum=cum,
+                 half_left=np.abs(half_left), half_right=np.abs(half_right))
+        n_dense = np.maximum(1, np.ceil(length / _DENSE_STEP).astype(int))
+        seg_of_sample = np.repeat(np.arange(len(length)), n_dense)
+        frac = np.concatenate([np.arange(k) / k for k in n_dense])
+        samples = self.center[seg_of_sample] + seg[seg_of_sample] * frac[:, None]
+        d.update(tree=cKDTree(samples), sample_seg=seg_of_sample)
+
+    # ---- basic quantities -------------------------------------------------------------
+    @property
+    def length(self) -> float:
+        """Length of the centre line, m."""
+        return float(self._cache["cum"][-1])
+
+    @property
+    def n_segments(self) -> int:
+        return len(self._cache["seg_len"])
+
+    @property
+    def waypoint_s(self) -> np.ndarray:
+        """Arc length of every waypoint, m."""
+        return self._cache["cum"]
+
+    @property
+    def widths(self) -> np.ndarray:
+        """Road width at every waypoint (left + right half widths), m."""
+        return self._cache["half_left"] + self._cache["half_right"]
+
+    def reversed(self) -> "Track":
+        """The same road driven the other way round (waypoints reversed, sides swapped)."""
+        return Track(self.name, self.center[::-1].copy(), self.right[::-1].copy(),
+                     self.left[::-1].copy(), self.closed)
+
+    # ---- projection -------------------------------------------------------------------
+    def project(self, points: np.ndarray) -> Projection:
+        """Project (M, 2) points onto the centre line (nearest segment, exact foot point)."""
+        pts = np.atleast_2d(np.asarray(points, dtype=float))
+        d = self._cache
+        _, nearest = d["tree"].query(pts)
+        k0 = d["sample_seg"][nearest]
+        n = self.n_segments
+        cand = np.stack([k0 - 1, k0, k0 + 1], axis=1)
+        cand = np.mod(cand, n) if self.closed else np.clip(cand, 0, n - 1)
+        a = self.center[cand]  # (M, 3, 2)
+        rel = pts[:, None, :] - a
+        unit = d["unit"][cand]
+        seg_len = d["seg_len"][cand]
+        along = np.einsum("mkj,mkj->mk", rel, unit)
+        t = np.clip(along / seg_len, 0.0, 1.0)
+        foot = a + unit * (t * seg_len)[..., None]
+        dist2 = np.sum((pts[:, None, :] - foot) ** 2, axis=2)
+        best = np.argmin(dist2, axis=1)
+        rows = np.arange(len(pts))
+        seg_idx = cand[rows, best]
+        t_best = t[rows, best]
+        offset = np.sqrt(dist2[rows, best])
+        side = rel[rows, best, 0] * unit[rows, best, 1] - rel[rows, best, 1] * unit[rows, best, 0]
+        offset = np.where(side > 0, -offset, offset)  # cross(u, rel) > 0 means left
+        s = d["cum"][seg_idx] + t_best * d["seg_len"][seg_idx]
+        return Projection(s=s, offset=offset, segment=seg_idx, t=t_best)
+
+    def half_widths(self, proj: Projection) -> tuple[np.ndarray, np.ndarray]:
+        """Left and right half widths of the road at the projected points."""
+        d = self._cache
+        k, t = proj.segment, proj.t
+        hl = d["half_left"][k] * (1 - t) + d["half_left"][k + 1] * t
+        hr = d["half_right"][k] * (1 - t) + d["half_right"][k + 1] * t
+        return hl, hr
+
+    def on_road(self, points: np.ndarray, proj: Projection | None = None) -> np.ndarray:
+        """True for each point that lies on the road (between the borders)."""
+        proj = self.project(points) if proj is None else proj
+        hl, hr = self.half_widths(proj)
+        return (proj.offset <= hl) & (proj.offset >= -hr)
+
+    def point_at(self, s: float | np.ndarray, offset: float | np.ndarray = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """World point(s) at arc length `s` and lateral `offset`, and the heading there (rad)."""
+        d = self._cache
+        s = np.mod(s, self.length) if self.closed else np.clip(s, 0, self.length)
+        k = np.clip(np.searchsorted(d["cum"], s, side="right") - 1, 0, self.n_segments - 1)
+        t = (s - d["cum"][k]) / d["seg_len"][k]
+        p = self.center[k] + d["seg"][k] * np.asarray(t)[..., None] + d["normal"][k] * np.asarray(offset)[..., None]
+        heading = np.arctan2(d["unit"][k, 1], d["unit"][k, 0])
+        return p, heading
+
+    def closest_waypoints(self, proj: Projection) -> tuple[int, int]:
+        """[previous, next] waypoint indices around the first projected point (by arc length)."""
+        k = int(proj.segment[0])
+        nxt = k + 1
+        if self.closed and nxt == len(self.center) - 1:
+            nxt = 0
+        return k, nxt
+
+    def curvature(self) -> np.ndarray:
+        """Unsigned curvature at every waypoint (1/m), from the turning of adjacent segments."""
+        d = self._cache
+        ang = np.arctan2(d["unit"][:, 1], d["unit"][:, 0])
+        if self.closed:
+            turn = np.diff(np.concatenate([ang[-1:], ang]))
+            seg_mean = 0.5 * (d["seg_len"] + np.roll(d["seg_len"], 1))
+        else:
+            turn = np.concatenate([[0.0], np.diff(ang)])
+            seg_mean = np.concatenate([[d["seg_len"][0]], 0.5 * (d["seg_len"][1:] + d["seg_len"][:-1])])
+        turn = (turn + np.pi) % (2 * np.pi) - np.pi
+        kappa = np.abs(turn) / seg_mean
+        return np.append(kappa, kappa[0] if self.closed else kappa[-1])
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(xmin, ymin, xmax, ymax) of the borders."""
+        pts = np.concatenate([self.left, self.right])
+        return float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max())
+
+    # ---- DeepRacer .npy ---------------------------------------------------------------
+    def to_array(self) -> np.ndarray:
+        """The DeepRacer (N, 6) array: centre, inner border, outer border."""
+        inner, outer = (self.left, self.right) if _signed_area(self.center) >= 0 else (self.right, self.left)
+        return np.concatenate([self.center, inner, outer], axis=1)
+
+    def save(self, path: str | Path) -> None:
+        np.save(Path(path), self.to_array())
+
+
+def vertex_normals(line: np.ndarray, closed: bool) -> np.ndarray:
+    """Unit left normals at the points of a polyline: the mean of the adjacent segments'."""
+    seg = np.diff(line, axis=0)
+    seg = seg / np.linalg.norm(seg, axis=1, keepdims=True)
+    seg_normal = np.stack([-seg[:, 1], seg[:, 0]], axis=1)
+    prev = np.concatenate([seg_normal[-1:] if closed else seg_normal[:1], seg_normal])
+    nxt = np.concatenate([seg_normal, seg_normal[:1] if closed else seg_normal[-1:]])
+    n = prev + nxt
+    return n / np.linalg.norm(n, axis=1, keepdims=True)
+
+
+def _signed_area(poly: np.ndarray) -> float:
+    x, y = poly[:, 0], poly[:, 1]
+    return 0.5 * float(np.sum(x[:-1] * y[1:] - x[1:] * y[:-1]))
+
+
+def from_array(arr: np.ndarray, name: str = "track", where: str = "<array>") -> Track:
+    """Build a validated Track from a DeepRacer (N, 6) array (centre, inner, outer)."""
+    arr = np.asarray(arr)
+    if arr.ndim != 2 or arr.shape[1] != 6:
+        raise TrackError(f"{where}: expected an (N, 6) array of centre, inner and outer border "
+                         f"x/y columns, got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.number):
+        raise TrackError(f"{where}: expected numbers, got dtype {arr.dtype}")
+    arr = arr.astype(float)
+    bad = np.argwhere(~np.isfinite(arr))
+    if len(bad):
+        r, c = bad[0]
+        raise TrackError(f"{where}: row {r}, column {c} is {arr[r, c]} (NaN or infinite)")
+    keep = np.concatenate([[True], np.hypot(*np.diff(arr[:, :2], axis=0).T) > 1e-9])
+    arr = arr[keep]
+    if len(arr) < 4:
+        raise TrackError(f"{where}: a track needs at least 4 distinct centre-line points, got {len(arr)}")
+    seg_len = np.hypot(*np.diff(arr[:, :2], axis=0).T)
+    gap = float(np.hypot(*(arr[-1, :2] - arr[0, :2])))
+    closed = gap < max(0.05, 1.5 * float(np.median(seg_len)))
+    if closed and gap > 1e-9:
+        arr = np.concatenate([arr, arr[:1]])
+    elif closed:
+        arr[-1] = arr[0]
+    center, inner, outer = arr[:, 0:2], arr[:, 2:4], arr[:, 4:6]
+    _check_self_crossing(center, closed, where)
+    # inner is on the left of a counter-clockwise loop
+    ccw = _signed_area(center) >= 0 if closed else _side(center, inner) > 0
+    left, right = (inner, outer) if ccw else (outer, inner)
+    track = Track(name, center, left, right, closed)
+    widths = track.widths
+    narrow = np.argmin(widths)
+    if widths[narrow] < MIN_WIDTH:
+        raise TrackError(f"{where}: the road is only {widths[narrow]:.3f} m wide at row {narrow} "
+                         f"(centre {center[narrow, 0]:.2f}, {center[narrow, 1]:.2f}); "
+                         f"at least {MIN_WIDTH} m is needed")
+    return track
+
+
+def _side(center: np.ndarray, border: np.ndarray) -> float:
+    seg = np.diff(center, axis=0)
+    rel = border[:-1] - center[:-1]
+    return float(np.sum(seg[:, 0] * rel[:, 1] - seg[:, 1] * rel[:, 0]))
+
+
+def _check_self_crossing(center: np.ndarray, closed: bool, where: str) -> None:
+    """Refuse a centre line whose non-adjacent segments intersect."""
+    a, b = center[:-1], center[1:]
+    n = len(a)
+    d = b - a
+    # pairwise segment intersection via orientation tests
+    def cross(u, v):
+        return u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0]
+    ai, di = a[:, None, :], d[:, None, :]
+    aj, dj = a[None, :, :], d[None, :, :]
+    denom = cross(di, dj)
+    rel = aj - ai
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = cross(rel, dj) / denom
+        u = cross(rel, di) / denom
+    hit = (np.abs(denom) > 1e-12) & (t > -1e-9) & (t < 1 + 1e-9) & (u > -1e-9) & (u < 1 + 1e-9)
+    idx = np.arange(n)
+    near = np.abs(idx[:, None] - idx[None, :]) <= 1
+    if closed:
+        near |= (idx[:, None] == 0) & (idx[None, :] == n - 1)
+        near |= (idx[:, None] == n - 1) & (idx[None, :] == 0)
+    hit &= ~near
+    hit = np.triu(hit)
+    if hit.any():
+        i, j = np.argwhere(hit)[0]
+        p = a[i] + d[i] * t[i, j]
+        raise TrackError(f"{where}: the centre line crosses itself: segment {i}->{i + 1} meets "
+                         f"segment {j}->{j + 1} at ({p[0]:.2f}, {p[1]:.2f})")
+
+
+def from_centerline(center: np.ndarray, width: float | np.ndarray, name: str = "track",
+                    closed: bool = True) -> Track:
+    """Build a track from a centre line (closing point optional) and a road width."""
+    c = np.asarray(center, dtype=float)
+    if closed and np.hypot(*(c[-1] - c[0])) > 1e-9:
+        c = np.concatenate([c, c[:1]])
+    normal = vertex_normals(c, closed)
+    half = np.broadcast_to(np.asarray(width, dtype=float) / 2, (len(c),))[:, None]
+    left, right = c + normal * half, c - normal * half
+    if closed:
+        left[-1], right[-1] = left[0], right[0]
+    inner, outer = (left, right) if _signed_area(c) >= 0 or not closed else (right, left)
+    return from_array(np.concatenate([c, inner, outer], axis=1), name=name)
+
+
+TRACK_DIR = Path(__file__).parent / "tracks"
+
+
+def bundled_names() -> list[str]:
+    """Names of the tracks shipped with the package."""
+    return sorted(p.stem for p in TRACK_DIR.glob("*.npy"))
+
+
+def load(name_or_path: str | Path) -> Track:
+    """Load a bundled track by name, or a DeepRacer `.npy` file by path."""
+    p = Path(name_or_path)
+    if not p.suffix and (TRACK_DIR / f"{p.name}.npy").exists():
+        p = TRACK_DIR / f"{p.name}.npy"
+    if not p.exists():
+        raise TrackError(f"no track named {str(name_or_path)!r}: not a file, and the bundled tracks "
+                         f"are {', '.join(bundled_names())}")
+    try:
+        arr = np.load(p, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise TrackError(f"{p}: not a readable .npy array ({exc})") from exc
+    return from_array(arr, name=p.stem, where=str(p))

@@ -1,0 +1,193 @@
+"""The PyBullet scene: collision bodies for cars and objects, room walls, ray casts.
+
+One PyBullet client per World (DIRECT mode, `physicsClientId` on every call), so many worlds
+live in one process without seeing each other.  Car motion is kinematic (sim.car); PyBullet
+answers ray casts (LIDAR), overlaps (crashes) and renders a reference camera view.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pybullet as p
+
+from sim import paint
+from sim.car import CarSpec
+from sim.observation import CameraConfig
+from sim.render import Box
+from sim.track import Track
+
+ROOM_MARGIN = 3.0  # m between the track and the room walls
+WALL_HEIGHT = 1.0
+_STATIC_GROUP = 1
+_ALL = 0x7FFFFFFF
+_PARKED = (0.0, 0.0, -100.0)
+
+
+@dataclass
+class Body:
+    """A PyBullet body mirrored as a render box."""
+
+    uid: int
+    box: Box
+    group: int
+
+
+class World:
+    """The scene of one environment: track floor, room walls, cars and obstacle boxes."""
+
+    def __init__(self, track: Track):
+        self.track = track
+        self.client = p.connect(p.DIRECT)
+        self.cars: list[Body] = []
+        self.objects: list[Body] = []
+        self._walls: list[int] = []
+        self._floor_visuals = False
+        xmin, ymin, xmax, ymax = track.bounds
+        cx, cy = (xmin + xmax) / 2, (ymin + ymax) / 2
+        hx, hy = (xmax - xmin) / 2 + ROOM_MARGIN, (ymax - ymin) / 2 + ROOM_MARGIN
+        self.room = (cx - hx + 0.1, cy - hy + 0.1, cx + hx - 0.1, cy + hy - 0.1)  # inner wall faces
+        for x, y, lx, ly in ((cx + hx, cy, 0.1, hy), (cx - hx, cy, 0.1, hy),
+                             (cx, cy + hy, hx, 0.1), (cx, cy - hy, hx, 0.1)):
+            self._walls.append(self._box_body(x, y, 0.0, 2 * lx, 2 * ly, WALL_HEIGHT, paint.WALL, _STATIC_GROUP))
+
+    def close(self) -> None:
+        if self.client >= 0:
+            p.disconnect(physicsClientId=self.client)
+            self.client = -1
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: pybullet may already be gone
+            pass
+
+    # ---- bodies -----------------------------------------------------------------------
+    def _box_body(self, x: float, y: float, yaw: float, length: float, width: float, height: float,
+                  color: tuple[int, int, int], group: int) -> int:
+        half = [length / 2, width / 2, height / 2]
+        cid = self.client
+        col = p.createCollisionShape(p.GEOM_BOX, halfExtents=half, physicsClientId=cid)
+        vis = p.createVisualShape(p.GEOM_BOX, halfExtents=half, rgbaColor=[c / 255 for c in color] + [1],
+                                  physicsClientId=cid)
+        uid = p.createMultiBody(0, col, vis, [x, y, height / 2], p.getQuaternionFromEuler([0, 0, yaw]),
+                                physicsClientId=cid)
+        p.setCollisionFilterGroupMask(uid, -1, group, _ALL, physicsClientId=cid)
+        return uid
+
+    def add_car(self, spec: CarSpec, color: tuple[int, int, int] = (200, 30, 30)) -> int:
+        """Add a car body; returns its index in `cars`."""
+        group = 1 << (len(self.cars) + 1)
+        box = Box(*_PARKED[:2], 0.0, spec.length, spec.width, spec.height, color)
+        uid = self._box_body(box.x, box.y, 0.0, box.length, box.width, box.height, color, group)
+        self.cars.append(Body(uid, box, group))
+        return len(self.cars) - 1
+
+    def add_box(self, x: float, y: float, yaw: float, length: float = 0.5, width: float = 0.4,
+                height: float = 0.3, color: tuple[int, int, int] = (250, 120, 30)) -> int:
+        """Add a static obstacle box; returns its index in `objects`."""
+        uid = self._box_body(x, y, yaw, length, width, height, color, _STATIC_GROUP)
+        self.objects.append(Body(uid, Box(x, y, yaw, length, width, height, color), _STATIC_GROUP))
+        return len(self.objects) - 1
+
+    def set_car_pose(self, index: int, x: float, y: float, yaw: float) -> None:
+        body = self.cars[index]
+        body.box = replace(body.box, x=x, y=y, yaw=yaw)
+        p.resetBasePositionAndOrientation(body.uid, [x, y, body.box.height / 2],
+                                          [0.0, 0.0, math.sin(yaw / 2), math.cos(yaw / 2)],
+                                          physicsClientId=self.client)
+
+    def boxes_seen_by(self, car: int) -> list[Box]:
+        """Boxes a car's cameras can see: every object and every other car."""
+        return [o.box for o in self.objects] + [c.box for i, c in enumerate(self.cars) if i != car]
+
+    # ---- queries ----------------------------------------------------------------------
+    def clearance(self, car: int, x: float, y: float) -> float:
+        """A lower bound of the distance from (x, y) to any body but the car's own (m)."""
+        x0, y0, x1, y1 = self.room
+        d = min(x - x0, x1 - x, y - y0, y1 - y)
+        for b in [o.box for o in self.objects] + [c.box for i, c in enumerate(self.cars) if i != car]:
+            d = min(d, math.hypot(b.x - x, b.y - y) - math.hypot(b.length, b.width) / 2)
+        return d
+
+    def cast_rays(self, car: int, origin: tuple[float, float, float], angles: np.ndarray,
+                  reach: float, max_range: float) -> np.ndarray:
+        """Distances along horizontal rays from `origin` at world `angles` (rad).
+
+        Rays are cast `reach` metres; a ray that hits nothing that far reads `max_range`.
+        The car's own body is invisible to its rays.
+        """
+        ox, oy, oz = origin
+        out = np.full(len(angles), max_range, dtype=np.float32)
+        if self.clearance(car, ox, oy) > reach:
+            return out  # nothing within reach: no need to ask PyBullet
+        ends = np.stack([ox + reach * np.cos(angles), oy + reach * np.sin(angles),
+                         np.full(len(angles), oz)], axis=1)
+        starts = np.broadcast_to(np.asarray(origin, dtype=float), ends.shape)
+        hits = p.rayTestBatch(starts, ends, collisionFilterMask=_ALL & ~self.cars[car].group,
+                              physicsClientId=self.client)
+        for i, h in enumerate(hits):
+            if h[0] >= 0:
+                out[i] = h[2] * reach
+        return out
+
+    def crashed_into(self, car: int) -> list[int]:
+        """PyBullet ids of the bodies (objects and other cars) the car's body overlaps."""
+        me = self.cars[car].uid
+        others = [o.uid for o in self.objects] + [c.uid for i, c in enumerate(self.cars) if i != car]
+        return [uid for uid in others
+                if p.getClosestPoints(me, uid, 0.0, physicsClientId=self.client)]
+
+    # ---- PyBullet reference view ------------------------------------------------------
+    def _add_floor_visuals(self) -> None:
+        """Visual-only meshes of the painted floor (built on first use: only for checking)."""
+        cid = self.client
+        xmin, ymin, xmax, ymax = self.track.bounds
+        big = max(xmax - xmin, ymax - ymin) + 4 * ROOM_MARGIN
+        floor = p.createVisualShape(p.GEOM_BOX, halfExtents=[big, big, 0.0005],
+                                    rgbaColor=[c / 255 for c in paint.FLOOR] + [1], physicsClientId=cid)
+        p.createMultiBody(0, -1, floor, [(xmin + xmax) / 2, (ymin + ymax) / 2, -0.0005], physicsClientId=cid)
+        for level, layer in enumerate(paint.layers(self.track), start=1):
+            quads = layer.quads
+            z = 0.0005 * level
+            verts = np.concatenate([quads.reshape(-1, 2), np.full((quads.size // 2, 1), z)], axis=1)
+            base = np.arange(len(quads))[:, None] * 4
+            # both windings: TinyRenderer culls back faces
+            tri = np.concatenate([base + [0, 1, 2], base + [0, 2, 3], base + [0, 2, 1], base + [0, 3, 2]],
+                                 axis=1).reshape(-1)
+            for chunk in range(0, len(quads), 2000):  # keep each mesh small
+                sl = slice(chunk * 4, (chunk + 2000) * 4)
+                idx = tri[chunk * 12:(chunk + 2000) * 12] - chunk * 4
+                vis = p.createVisualShape(p.GEOM_MESH, vertices=verts[sl].tolist(), indices=idx.tolist(),
+                                          rgbaColor=[c / 255 for c in layer.color] + [1], physicsClientId=cid)
+                p.createMultiBody(0, -1, vis, [0, 0, 0], physicsClientId=cid)
+        self._floor_visuals = True
+
+    def reference_image(self, car: int, cam: CameraConfig, mount_y: float = 0.0) -> np.ndarray:
+        """RGB (H, W, 3) from one of the car's cameras, rendered by PyBullet's TinyRenderer.
+
+        Slow (milliseconds); for checking the numpy renderer, not for training.
+        """
+        if not self._floor_visuals:
+            self._add_floor_visuals()
+        body = self.cars[car]
+        x, y, yaw = body.box.x, body.box.y, body.box.yaw
+        c, s = math.cos(yaw), math.sin(yaw)
+        eye = [x + c * cam.x - s * mount_y, y + s * cam.x + c * mount_y, cam.z]
+        pitch = math.radians(cam.pitch_deg)
+        fwd = [c * math.cos(pitch), s * math.cos(pitch), -math.sin(pitch)]
+        up = [c * math.sin(pitch), s * math.sin(pitch), math.cos(pitch)]
+        target = [eye[i] + fwd[i] for i in range(3)]
+        vfov = math.degrees(2 * math.atan(math.tan(cam.hfov / 2) * cam.height / cam.width))
+        view = p.computeViewMatrix(eye, target, up, physicsClientId=self.client)
+        proj = p.computeProjectionMatrixFOV(vfov, cam.width / cam.height, 0.02, 60.0, physicsClientId=self.client)
+        p.resetBasePositionAndOrientation(body.uid, _PARKED, [0, 0, 0, 1], physicsClientId=self.client)
+        try:
+            _, _, rgba, _, _ = p.getCameraImage(cam.width, cam.height, view, proj, shadow=0,
+                                                lightAmbientCoeff=1.0, lightDiffuseCoeff=0.0,
+                                                lightSpecularCoeff=0.0, renderer=p.ER_TINY_RENDERER,
+                                                physicsClientId=self.client)
+        finally:
+            self.set_car_pose(car, x, y, yaw)
+        return np.asarray(rgba, dtype=np.uint8).reshape(cam.height, cam.width, 4)[..., :3]
