@@ -211,8 +211,7 @@ class DeepRacerEnv(gym.Env):
         """Params of the current pose (progress filled in by the caller)."""
         pts = body_points(self.spec_car, self.state)
         proj = self.driving.project(pts)
-        hl, hr = self.driving.half_widths(proj)
-        wheels = (proj.offset[1:] <= hl[1:]) & (proj.offset[1:] >= -hr[1:])
+        wheels = proj.on_road[1:]
         steer, speed = self.command
         return build_params(
             track=self.driving, waypoints=self._waypoints, x=pts[0, 0], y=pts[0, 1], yaw=self.state.yaw,

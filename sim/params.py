@@ -41,7 +41,6 @@ def build_params(*, track: Track, waypoints: list, x: float, y: float, yaw: floa
                  progress: float, steps: int, sim_time: float, is_reversed: bool, is_crashed: bool,
                  objects: list[ObjectInfo] = (), object_in_camera: bool = False) -> dict:
     """All 27 keys for one step; (x, y) is the car's front point and `front` its projection."""
-    hl, hr = track.half_widths(front)
     offset = float(front.offset[0])
     prev_wp, next_wp = track.closest_waypoints(front)
     heading = math.degrees(yaw)
@@ -64,7 +63,7 @@ def build_params(*, track: Track, waypoints: list, x: float, y: float, yaw: floa
         "steering_angle": float(steering_angle),
         "steps": float(steps),
         "track_length": track.length,
-        "track_width": float(hl[0] + hr[0]),
+        "track_width": float(front.width[0]),
         "waypoints": waypoints,
         "closest_waypoints": [prev_wp, next_wp],
         "object_in_camera": bool(object_in_camera),

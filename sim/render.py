@@ -92,21 +92,29 @@ class CameraRig:
             r = rays[self.row0:]
             t = o[2] / -r[..., 2]
             pts.append(o[:2] + r[..., :2] * t[..., None])
-        g = np.stack(pts, axis=2).reshape(-1, 2) / TEXTURE_RES
-        self._ground = np.vstack([g.T, np.ones(len(g))]).astype(np.float32)  # (3, G)
+        g = (np.stack(pts, axis=2).reshape(-1, 2) / TEXTURE_RES).astype(np.float32)
+        self._gx, self._gy = np.ascontiguousarray(g[:, 0]), np.ascontiguousarray(g[:, 1])
+        self._u, self._v, self._tmp = (np.empty_like(self._gx) for _ in range(3))
         self._t_floor = [np.where(rr[..., 2] < 0, o[2] / np.maximum(-rr[..., 2], 1e-12), np.inf)
                          for rr, o in zip(self.rays, self.origins)]
-        self._limits = np.array([[self.texture.w - 1], [self.texture.h - 1]], dtype=np.float32)
+        self._wall_gray = grayscale(np.asarray(paint.WALL, dtype=np.uint8))
 
     def _uv_index(self, x: float, y: float, yaw: float) -> np.ndarray:
+        """Flat texture index of the floor point under every ground pixel (in-place buffers)."""
         c, s = math.cos(yaw), math.sin(yaw)
         tex = self.texture
-        m = np.array([[c, -s, (x - tex.x0) / TEXTURE_RES],
-                      [s, c, (y - tex.y0) / TEXTURE_RES]], dtype=np.float32)
-        uv = m @ self._ground
-        np.clip(uv, 0.0, self._limits, out=uv)
-        iuv = uv.astype(np.int32)
-        return iuv[1] * tex.w + iuv[0]
+        u, v, tmp, gx, gy = self._u, self._v, self._tmp, self._gx, self._gy
+        np.multiply(gx, c, out=u)
+        np.multiply(gy, s, out=tmp)
+        np.subtract(u, tmp, out=u)
+        np.add(u, (x - tex.x0) / TEXTURE_RES, out=u)
+        np.multiply(gx, s, out=v)
+        np.multiply(gy, c, out=tmp)
+        np.add(v, tmp, out=v)
+        np.add(v, (y - tex.y0) / TEXTURE_RES, out=v)
+        np.clip(u, 0, tex.w - 1, out=u)
+        np.clip(v, 0, tex.h - 1, out=v)
+        return v.astype(np.int32) * tex.w + u.astype(np.int32)
 
     def render(self, x: float, y: float, yaw: float, boxes: list[Box] = (), rgb: bool = False) -> np.ndarray:
         """Images from the car pose: (H, W, C) uint8 gray, or (C, H, W, 3) RGB when `rgb`."""
@@ -118,8 +126,8 @@ class CameraRig:
             out[self.row0:] = tex.rgb.reshape(-1, 3)[idx].reshape(-1, cam.width, self.n, 3)
         else:
             out = np.empty((cam.height, cam.width, self.n), dtype=np.uint8)
-            out[: self.row0] = _gray_of(paint.WALL)
-            out[self.row0:] = tex.gray.ravel()[idx].reshape(-1, cam.width, self.n)
+            out[: self.row0] = self._wall_gray
+            out[self.row0:] = np.take(tex.gray.ravel(), idx).reshape(-1, cam.width, self.n)
         for box in boxes:
             self._draw_box(out, box, x, y, yaw, rgb)
         return out.transpose(2, 0, 1, 3) if rgb else out
@@ -157,7 +165,3 @@ class CameraRig:
                 out[:, :, k][hit] = colour
             else:
                 out[:, :, k][hit] = grayscale(colour)
-
-
-def _gray_of(color: tuple[int, int, int]) -> np.uint8:
-    return grayscale(np.asarray(color, dtype=np.uint8))

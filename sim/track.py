@@ -14,6 +14,9 @@ from scipy.spatial import cKDTree
 
 MIN_WIDTH = 0.30  # m: narrower than this a 0.196 m car cannot stay on the road
 _DENSE_STEP = 0.01  # m between the samples of the projection index
+_RASTER_RES = 0.025  # m per cell of the nearest-segment raster
+_RASTER_MARGIN = 1.5  # m of raster round the borders
+_CANDIDATES = np.array([-1, 0, 1])  # segments round the raster's guess that are tested
 
 
 class TrackError(ValueError):
@@ -28,13 +31,26 @@ class Projection:
     offset: np.ndarray  # signed lateral distance, + = left of the driving direction, m
     segment: np.ndarray  # index of the centre-line segment holding the foot point
     t: np.ndarray  # position of the foot point inside that segment, 0..1
+    half_left: np.ndarray  # road half widths at the foot point, m
+    half_right: np.ndarray
 
     @property
     def distance(self) -> np.ndarray:
         return np.abs(self.offset)
 
+    @property
+    def width(self) -> np.ndarray:
+        """Local road width (inner to outer border) at the foot point, m."""
+        return self.half_left + self.half_right
+
+    @property
+    def on_road(self) -> np.ndarray:
+        """True where the point lies between the borders."""
+        return (self.offset <= self.half_left) & (self.offset >= -self.half_right)
+
     def __getitem__(self, index) -> "Projection":
-        return Projection(self.s[index], self.offset[index], self.segment[index], self.t[index])
+        return Projection(self.s[index], self.offset[index], self.segment[index], self.t[index],
+                          self.half_left[index], self.half_right[index])
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,46 +108,54 @@ class Track:
                      self.left[::-1].copy(), self.closed)
 
     # ---- projection -------------------------------------------------------------------
+    def _segment_raster(self) -> tuple[np.ndarray, float, float]:
+        """Nearest centre-line segment of every 2.5 cm cell round the track (built on first use)."""
+        d = self._cache
+        if "raster" not in d:
+            xmin, ymin, xmax, ymax = self.bounds
+            x0, y0 = xmin - _RASTER_MARGIN, ymin - _RASTER_MARGIN
+            nx = int((xmax - xmin + 2 * _RASTER_MARGIN) / _RASTER_RES) + 1
+            ny = int((ymax - ymin + 2 * _RASTER_MARGIN) / _RASTER_RES) + 1
+            gx, gy = np.meshgrid(x0 + (np.arange(nx) + 0.5) * _RASTER_RES,
+                                 y0 + (np.arange(ny) + 0.5) * _RASTER_RES)
+            _, nearest = d["tree"].query(np.stack([gx.ravel(), gy.ravel()], axis=1))
+            d["raster"] = (d["sample_seg"][nearest].reshape(ny, nx).astype(np.int32), x0, y0)
+        return d["raster"]
+
     def project(self, points: np.ndarray) -> Projection:
         """Project (M, 2) points onto the centre line (nearest segment, exact foot point)."""
-        pts = np.atleast_2d(np.asarray(points, dtype=float))
+        pts = np.asarray(points, dtype=float).reshape(-1, 2)
         d = self._cache
-        _, nearest = d["tree"].query(pts)
-        k0 = d["sample_seg"][nearest]
+        raster, x0, y0 = self._segment_raster()
+        ij = ((pts - (x0, y0)) * (1.0 / _RASTER_RES)).astype(np.intp)
+        inside = (ij >= 0).all(axis=1) & (ij[:, 0] < raster.shape[1]) & (ij[:, 1] < raster.shape[0])
+        if inside.all():
+            k0 = raster[ij[:, 1], ij[:, 0]]
+        else:  # far from the track: ask the exact index
+            k0 = d["sample_seg"][d["tree"].query(pts)[1]]
         n = self.n_segments
-        cand = np.stack([k0 - 1, k0, k0 + 1], axis=1)
-        cand = np.mod(cand, n) if self.closed else np.clip(cand, 0, n - 1)
-        a = self.center[cand]  # (M, 3, 2)
-        rel = pts[:, None, :] - a
-        unit = d["unit"][cand]
-        seg_len = d["seg_len"][cand]
-        along = np.einsum("mkj,mkj->mk", rel, unit)
-        t = np.clip(along / seg_len, 0.0, 1.0)
-        foot = a + unit * (t * seg_len)[..., None]
-        dist2 = np.sum((pts[:, None, :] - foot) ** 2, axis=2)
-        best = np.argmin(dist2, axis=1)
-        rows = np.arange(len(pts))
-        seg_idx = cand[rows, best]
-        t_best = t[rows, best]
-        offset = np.sqrt(dist2[rows, best])
-        side = rel[rows, best, 0] * unit[rows, best, 1] - rel[rows, best, 1] * unit[rows, best, 0]
-        offset = np.where(side > 0, -offset, offset)  # cross(u, rel) > 0 means left
-        s = d["cum"][seg_idx] + t_best * d["seg_len"][seg_idx]
-        return Projection(s=s, offset=offset, segment=seg_idx, t=t_best)
-
-    def half_widths(self, proj: Projection) -> tuple[np.ndarray, np.ndarray]:
-        """Left and right half widths of the road at the projected points."""
-        d = self._cache
-        k, t = proj.segment, proj.t
-        hl = d["half_left"][k] * (1 - t) + d["half_left"][k + 1] * t
-        hr = d["half_right"][k] * (1 - t) + d["half_right"][k + 1] * t
-        return hl, hr
+        cand = k0[:, None] + _CANDIDATES
+        cand = cand % n if self.closed else np.minimum(np.maximum(cand, 0), n - 1)
+        unit, seg_len = d["unit"][cand], d["seg_len"][cand]
+        rel = pts[:, None, :] - self.center[cand]
+        t = np.minimum(np.maximum((rel * unit).sum(axis=2) / seg_len, 0.0), 1.0)
+        gap = rel - unit * (t * seg_len)[..., None]
+        dist2 = (gap * gap).sum(axis=2)
+        flat = np.arange(len(pts)) * _CANDIDATES.size + dist2.argmin(axis=1)
+        seg_idx, t = cand.ravel()[flat], t.ravel()[flat]
+        rel, unit = rel.reshape(-1, 2)[flat], unit.reshape(-1, 2)[flat]
+        cross = unit[:, 0] * rel[:, 1] - unit[:, 1] * rel[:, 0]  # > 0: left of the centre line
+        offset = np.copysign(np.sqrt(dist2.ravel()[flat]), cross)
+        s = d["cum"][seg_idx] + t * d["seg_len"][seg_idx]
+        hl, hr = d["half_left"], d["half_right"]
+        return Projection(s=s, offset=offset, segment=seg_idx, t=t,
+                          half_left=hl[seg_idx] + (hl[seg_idx + 1] - hl[seg_idx]) * t,
+                          half_right=hr[seg_idx] + (hr[seg_idx + 1] - hr[seg_idx]) * t)
 
     def on_road(self, points: np.ndarray, proj: Projection | None = None) -> np.ndarray:
         """True for each point that lies on the road (between the borders)."""
         proj = self.project(points) if proj is None else proj
-        hl, hr = self.half_widths(proj)
-        return (proj.offset <= hl) & (proj.offset >= -hr)
+        return proj.on_road
 
     def point_at(self, s: float | np.ndarray, offset: float | np.ndarray = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """World point(s) at arc length `s` and lateral `offset`, and the heading there (rad)."""
@@ -154,6 +178,8 @@ class Track:
     def curvature(self) -> np.ndarray:
         """Unsigned curvature at every waypoint (1/m), from the turning of adjacent segments."""
         d = self._cache
+        if "curvature" in d:
+            return d["curvature"]
         ang = np.arctan2(d["unit"][:, 1], d["unit"][:, 0])
         if self.closed:
             turn = np.diff(np.concatenate([ang[-1:], ang]))
@@ -163,7 +189,8 @@ class Track:
             seg_mean = np.concatenate([[d["seg_len"][0]], 0.5 * (d["seg_len"][1:] + d["seg_len"][:-1])])
         turn = (turn + np.pi) % (2 * np.pi) - np.pi
         kappa = np.abs(turn) / seg_mean
-        return np.append(kappa, kappa[0] if self.closed else kappa[-1])
+        d["curvature"] = np.append(kappa, kappa[0] if self.closed else kappa[-1])
+        return d["curvature"]
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:

@@ -1,0 +1,61 @@
+"""Benchmarks: simulator throughput per sensor configuration."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+
+import sim
+from sim.car import CONTROL_DT
+from sim.params import default_reward
+
+SENSOR_CONFIGS = {
+    "LIDAR only": ["LIDAR"],
+    "mono camera": ["FRONT_FACING_CAMERA"],
+    "stereo": ["STEREO_CAMERAS"],
+    "stereo + LIDAR": ["STEREO_CAMERAS", "LIDAR"],
+}
+
+
+@dataclass(frozen=True)
+class EnvBench:
+    steps: int
+    seconds: float
+    episodes: int
+
+    @property
+    def steps_per_s(self) -> float:
+        return self.steps / self.seconds
+
+    @property
+    def real_time_factor(self) -> float:
+        """Simulated seconds per wall second."""
+        return self.steps_per_s * CONTROL_DT
+
+
+def pin_one_core() -> None:
+    """Run this process on a single core, as the targets are stated."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+def bench_env(sensors: list[str], steps: int = 5000, track: str = "reinvent-like", seed: int = 0) -> EnvBench:
+    """Time `steps` env steps (random actions, resets included) with params and reward every step."""
+    pin_one_core()
+    env = gym.make(sim.ENV_ID, track=track, sensors=sensors, reward_fn=default_reward).unwrapped
+    rng = np.random.default_rng(seed)
+    actions = rng.integers(0, env.action_space.n, size=steps)
+    env.reset(seed=seed)
+    episodes = 1
+    t0 = time.perf_counter()
+    for a in actions:
+        _, _, terminated, truncated, _ = env.step(a)
+        if terminated or truncated:
+            env.reset()
+            episodes += 1
+    seconds = time.perf_counter() - t0
+    env.close()
+    return EnvBench(steps, seconds, episodes)
