@@ -28,7 +28,7 @@ setup(
     extras_require={
         "train": TRAIN,
         "car": CAR,
-        "test": ["pytest>=7"] + TRAIN + CAR,
+        "test": ["pytest>=7"] + TRAIN,
     },
     entry_points={"console_scripts": ["racer = racer.cli:main"]},
     zip_safe=False,
