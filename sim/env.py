@@ -16,7 +16,7 @@ from sim.car import CONTROL_DT, CarSpec, CarState, body_points, clip_command, st
 from sim.lidar import Lidar
 from sim.observation import CameraConfig, LidarConfig, SensorSuite, camera_observation, \
     lidar_observation, observation_shapes
-from sim.params import build_params, copy_params, default_reward, waypoint_list
+from sim.params import ObjectInfo, build_params, copy_params, default_reward, waypoint_list
 from sim.render import CameraRig
 from sim.track import Track, load
 from sim.world import World
@@ -217,7 +217,14 @@ class DeepRacerEnv(gym.Env):
             track=self.driving, waypoints=self._waypoints, x=pts[0, 0], y=pts[0, 1], yaw=self.state.yaw,
             front=proj[:1], wheels_on_road=wheels, steering_angle=steer, speed=speed,
             progress=self.lap.progress if self.lap else 0.0, steps=self.steps, sim_time=self.sim_time,
-            is_reversed=self.driving is not self.track, is_crashed=crashed)
+            is_reversed=self.driving is not self.track, is_crashed=crashed,
+            objects=self._objects(), camera_hfov=self.suite.camera.hfov)
+
+    def _objects(self) -> list[ObjectInfo]:
+        """Every other object the reward sees: obstacle boxes, then the other cars."""
+        w = self.world
+        return [ObjectInfo(b.box.x, b.box.y) for b in w.objects] + \
+               [ObjectInfo(c.box.x, c.box.y, c.box.yaw) for i, c in enumerate(w.cars) if i != self.car_index]
 
     def _put_back(self) -> None:
         """Evaluation reset: on the centre line at the lap's furthest progress, standing still."""

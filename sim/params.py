@@ -39,7 +39,7 @@ def waypoint_list(track: Track) -> list[tuple[float, float]]:
 def build_params(*, track: Track, waypoints: list, x: float, y: float, yaw: float,
                  front: Projection, wheels_on_road: np.ndarray, steering_angle: float, speed: float,
                  progress: float, steps: int, sim_time: float, is_reversed: bool, is_crashed: bool,
-                 objects: list[ObjectInfo] = (), object_in_camera: bool = False) -> dict:
+                 objects: list[ObjectInfo] = (), camera_hfov: float = 1.13) -> dict:
     """All 27 keys for one step; (x, y) is the car's front point and `front` its projection."""
     offset = float(front.offset[0])
     prev_wp, next_wp = track.closest_waypoints(front)
@@ -48,6 +48,7 @@ def build_params(*, track: Track, waypoints: list, x: float, y: float, yaw: floa
         heading += 360.0
     s_car = float(front.s[0])
     obj = _object_params(track, objects, s_car)
+    object_in_camera = bool(objects) and _in_view(objects[obj["closest_objects"][1]], x, y, yaw, camera_hfov)
     on_road = int(np.count_nonzero(wheels_on_road))
     return {
         "all_wheels_on_track": on_road == len(wheels_on_road),
@@ -66,12 +67,19 @@ def build_params(*, track: Track, waypoints: list, x: float, y: float, yaw: floa
         "track_width": float(front.width[0]),
         "waypoints": waypoints,
         "closest_waypoints": [prev_wp, next_wp],
-        "object_in_camera": bool(object_in_camera),
+        "object_in_camera": object_in_camera,
         "projection_distance": s_car,
         "sim_time": float(sim_time),
         "is_crashed": bool(is_crashed),
         **obj,
     }
+
+
+def _in_view(obj: ObjectInfo, x: float, y: float, yaw: float, hfov: float) -> bool:
+    """Whether the object's centre is ahead of (x, y) inside the camera's horizontal field of view."""
+    bearing = math.atan2(obj.y - y, obj.x - x) - yaw
+    bearing = (bearing + math.pi) % (2 * math.pi) - math.pi
+    return abs(bearing) <= hfov / 2
 
 
 def copy_params(params: dict) -> dict:

@@ -158,10 +158,5 @@ class CameraRig:
             hit = (t_out >= np.maximum(t_in, 0)) & (t_in < self._t_floor[k])
             if not hit.any():
                 continue
-            face = np.argmax(tnear, axis=-1)  # 0/1: a side, 2: the top
-            shade = np.where(face == 2, 1.0, np.where(face == 0, 0.8, 0.6))[hit]
-            colour = (np.asarray(box.color, dtype=np.float32) * shade[:, None]).astype(np.uint8)
-            if rgb:
-                out[:, :, k][hit] = colour
-            else:
-                out[:, :, k][hit] = grayscale(colour)
+            colour = np.asarray(box.color, dtype=np.uint8)  # flat, as PyBullet's ambient-lit view
+            out[:, :, k][hit] = colour if rgb else grayscale(colour)
