@@ -131,7 +131,7 @@ class DeepRacerEnv(gym.Env):
             self.lidar.rng = self.np_random
         if "pose" in options:
             x, y, heading_deg = options["pose"]
-            yaw = math.radians(float(heading_deg))
+            yaw = math.remainder(math.radians(float(heading_deg)), 2 * math.pi)  # (-pi, pi]
         else:
             frac = options.get("start", 0.0 if self.rules.mode == "evaluation"
                                else (self.episode * self.start_step) % 1.0)

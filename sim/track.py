@@ -303,10 +303,12 @@ def from_centerline(center: np.ndarray, width: float | np.ndarray, name: str = "
                     closed: bool = True) -> Track:
     """Build a track from a centre line (closing point optional) and a road width."""
     c = np.asarray(center, dtype=float)
+    w = np.asarray(width, dtype=float)
     if closed and np.hypot(*(c[-1] - c[0])) > 1e-9:
         c = np.concatenate([c, c[:1]])
+        w = np.append(w, w[:1]) if w.ndim == 1 and len(w) == len(c) - 1 else w  # per-point widths close too
     normal = vertex_normals(c, closed)
-    half = np.broadcast_to(np.asarray(width, dtype=float) / 2, (len(c),))[:, None]
+    half = np.broadcast_to(w / 2, (len(c),))[:, None]
     left, right = c + normal * half, c - normal * half
     if closed:
         left[-1], right[-1] = left[0], right[0]
