@@ -54,8 +54,8 @@ def bench_env(steps: int, track: str) -> None:
     from racer.bench import SENSOR_CONFIGS, bench_env as run
     for name, sensors in SENSOR_CONFIGS.items():
         r = run(sensors, steps=steps, track=track)
-        console.print(f"{name:<16} {r.steps_per_s:8.0f} steps/s   real-time factor {r.real_time_factor:6.0f}x"
-                      f"   ({r.steps} steps, {r.episodes} episodes)")
+        console.print(f"{name:<16} {r.steps_per_s:7.0f} steps/s  real-time factor {r.real_time_factor:5.0f}x"
+                      f"  ({r.steps} steps, {r.episodes} episodes)", soft_wrap=True)
 
 
 @main.group()
