@@ -59,3 +59,30 @@ def bench_env(sensors: list[str], steps: int = 5000, track: str = "reinvent-like
     seconds = time.perf_counter() - t0
     env.close()
     return EnvBench(steps, seconds, episodes)
+
+
+TRAIN_CONFIGS = {
+    "camera (pooled CNN)": (["FRONT_FACING_CAMERA"], "RACER_POOLED_SHALLOW"),
+    "camera (shallow CNN)": (["FRONT_FACING_CAMERA"], "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW"),
+    "stereo + LIDAR (pooled)": (["STEREO_CAMERAS", "LIDAR"], "RACER_POOLED_SHALLOW"),
+    "LIDAR only": (["LIDAR"], "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW"),
+}
+
+
+def bench_train(sensors: list[str], network: str, steps: int = 4096, track: str = "reinvent-like") -> EnvBench:
+    """Training throughput (env steps/s, learning included) of `racer train` in a scratch run."""
+    import tempfile
+    from pathlib import Path
+
+    from racer.garage import metadata_to_dict, parse_metadata
+    from racer.train import TrainConfig, train
+
+    reward = Path(__file__).resolve().parent.parent / "reward_functions" / "center_and_progress.py"
+    metadata = metadata_to_dict(parse_metadata({"sensor": sensors, "neural_network": network}, where="bench"))
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = TrainConfig(reward=str(reward), metadata=metadata, track=track, steps=steps, minutes=None,
+                          eval_every=10**9, checkpoint_every=10**9)
+        t0 = time.perf_counter()
+        _, state, _ = train(Path(tmp) / "run", cfg)
+        seconds = time.perf_counter() - t0
+    return EnvBench(state.steps, seconds, 0)

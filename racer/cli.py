@@ -1,9 +1,16 @@
 """The `racer` command line."""
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
 import click
 from rich.console import Console
 from rich.table import Table
+
+from racer.commands.garage import garage
+from racer.commands.reward import reward
 
 console = Console()
 
@@ -41,6 +48,129 @@ def print_laps(results, title: str) -> None:
     console.print(f"total {total:.3f} s, {done}/{len(results)} laps complete")
 
 
+def _hyper(pairs: tuple[str, ...], hyper_file: str | None) -> dict:
+    """--hyper key=value pairs (JSON values) over an optional JSON file."""
+    import json
+    hyper = json.loads(Path(hyper_file).read_text()) if hyper_file else {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{pair!r}: expected key=value", param_hint="--hyper")
+        try:
+            hyper[key] = json.loads(value)
+        except json.JSONDecodeError:
+            hyper[key] = value
+    return hyper
+
+
+@main.command()
+@click.option("--reward", type=click.Path(exists=True, dir_okay=False), help="Your reward_function file.")
+@click.option("--car", default=None, help="A model_metadata.json, or a garage car name (garage/NAME). "
+              "Default: the DeepRacer default car (front camera, 10 discrete actions).")
+@click.option("--race", default="time-trial", show_default=True)
+@click.option("--track", default="reinvent-like", show_default=True)
+@click.option("--minutes", type=float, default=None, help="Wall-clock budget (default 10 without --steps).")
+@click.option("--steps", type=int, default=None, help="Env-step budget.")
+@click.option("--until-lapping", is_flag=True, help="Stop once it laps cleanly from every evaluation start.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--envs", default=4, show_default=True, help="Parallel environments.")
+@click.option("--hyper", multiple=True, help="PPO hyperparameter key=value (repeatable).")
+@click.option("--hyper-file", type=click.Path(exists=True, dir_okay=False), help="JSON of hyperparameters.")
+@click.option("--eval-every", default=5000, show_default=True, help="Steps between multi-start evaluations.")
+@click.option("--strict", is_flag=True, help="Apply the AWS console's reward validator rules.")
+@click.option("--no-augment", is_flag=True, help="No random brightness/contrast/noise on camera images.")
+@click.option("--run-dir", type=click.Path(file_okay=False), default=None, help="Default: runs/<time>-<track>.")
+@click.option("--resume", type=click.Path(exists=True, file_okay=False), help="Continue a stopped or killed run.")
+def train(reward, car, race, track, minutes, steps, until_lapping, seed, envs, hyper, hyper_file, eval_every,
+          strict, no_augment, run_dir, resume) -> None:
+    """Train a PPO model on your reward function (a resumable run directory)."""
+    from racer.train import TrainConfig, TrainError, train as run_training
+    if resume:
+        cfg, path = None, resume
+    else:
+        if not reward:
+            raise click.UsageError("--reward FILE is needed (or --resume RUN)")
+        cfg = TrainConfig(reward=reward, metadata=_car_metadata(car), track=track, race=race, seed=seed,
+                          envs=envs, steps=steps, minutes=minutes if minutes or steps else 10.0,
+                          hyper=_hyper(hyper, hyper_file), eval_every=eval_every,
+                          stop_when_lapping=until_lapping, augment=not no_augment, strict=strict)
+        path = run_dir or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{Path(track).stem}"
+    try:
+        with _progress() as update:
+            run, state, reason = run_training(path, cfg, progress=update)
+    except TrainError as exc:
+        raise click.ClickException(str(exc)) from exc
+    console.print(f"stopped: {reason} after {state.steps} steps, {state.wall_seconds:.0f} s; "
+                  f"best checkpoint at {state.best_steps} steps: {run.checkpoints / 'best.zip'}")
+    if state.lapping_at:
+        console.print(f"first clean multi-start laps at {state.lapping_at['steps']} steps, "
+                      f"{state.lapping_at['wall_seconds']:.0f} s")
+    console.print(f"next: racer evaluate {run.path} --laps 3")
+
+
+def _car_metadata(car: str | None) -> dict:
+    from racer.garage import GarageError, load_metadata, metadata_to_dict, parse_metadata
+    if car is None:
+        return metadata_to_dict(parse_metadata({}, where="default car"))
+    p = Path(car)
+    if p.is_dir():
+        p = p / "model_metadata.json"
+    elif not p.exists() and (Path("garage") / car / "model_metadata.json").exists():
+        p = Path("garage") / car / "model_metadata.json"
+    try:
+        return metadata_to_dict(load_metadata(p))
+    except (GarageError, OSError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--car") from exc
+
+
+@contextmanager
+def _progress():
+    """A live progress line: steps, steps/s, last evaluation."""
+    from rich.progress import Progress, TextColumn, TimeElapsedColumn
+    with Progress(TextColumn("[bold]training"), TimeElapsedColumn(), TextColumn("{task.description}"),
+                  console=console, transient=False) as bar:
+        task = bar.add_task("", total=None)
+        last = [0.0]
+
+        def update(p: dict) -> None:
+            if p["wall"] - last[0] < 0.5:
+                return
+            last[0] = p["wall"]
+            ev = f", eval completion {p['eval_completion']:.0f}%" if "eval_completion" in p else ""
+            lap = ", LAPPING" if p.get("lapping") else ""
+            bar.update(task, description=f"{p['steps']} steps ({p['steps'] / max(p['wall'], 1e-9):.0f}/s){ev}{lap}")
+        yield update
+
+
+@main.command()
+@click.argument("source", type=click.Path(exists=True, file_okay=False))
+@click.option("--laps", default=3, show_default=True, type=click.IntRange(1))
+@click.option("--track", default=None, help="Another track than the run's.")
+@click.option("--starts", default=1, show_default=True, type=click.IntRange(1),
+              help="Evaluate from this many start points spread round the track.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="Default: RUN/evaluation.")
+@click.option("--video", is_flag=True, help="Also save replay GIFs (from above and from the car's camera).")
+@click.option("--compare-expert", is_flag=True, help="Race the scripted expert at the same speed limit.")
+def evaluate(source, laps, track, starts, out_dir, video, compare_expert) -> None:
+    """Evaluation laps of a trained run: per-lap table, trace CSV, JSON and a racing-line plot."""
+    from racer.evaluate import evaluate as run_eval
+    report = run_eval(source, laps=laps, track=track, starts=starts, out_dir=out_dir, video=video,
+                      compare_expert=compare_expert)
+    for i, laps_of_start in enumerate(report.laps):
+        print_laps(laps_of_start, title=f"start {i + 1}/{starts} ({100 * i / starts:.0f}% round the track)")
+    if report.expert_laps is not None:
+        ratio = report.expert_ratio()
+        console.print(f"expert mean lap {_mean(report.expert_laps)}; model / expert lap time ratio: "
+                      f"{ratio:.3f}" if ratio else "ratio: n/a (no completed laps)")
+    for name, path in report.files.items():
+        console.print(f"{name}: {path}")
+
+
+def _mean(laps) -> str:
+    times = [l.time_s for r in laps for l in r if l.status == "lap_complete"]
+    return f"{sum(times) / len(times):.3f} s" if times else "n/a"
+
+
 @main.group()
 def bench() -> None:
     """Benchmarks that print figures."""
@@ -56,6 +186,18 @@ def bench_env(steps: int, track: str) -> None:
         r = run(sensors, steps=steps, track=track)
         console.print(f"{name:<16} {r.steps_per_s:7.0f} steps/s  real-time factor {r.real_time_factor:5.0f}x"
                       f"  ({r.steps} steps, {r.episodes} episodes)", soft_wrap=True)
+
+
+@bench.command("train")
+@click.option("--steps", default=4096, show_default=True, type=click.IntRange(512))
+@click.option("--track", default="reinvent-like", show_default=True)
+def bench_train(steps: int, track: str) -> None:
+    """Training throughput (env steps/s, PPO updates included) for camera and LIDAR-only cars."""
+    from racer.bench import TRAIN_CONFIGS, bench_train as run
+    for name, (sensors, network) in TRAIN_CONFIGS.items():
+        r = run(sensors, network, steps=steps, track=track)
+        console.print(f"{name:<24} {r.steps_per_s:6.0f} env steps/s incl. learning  ({r.steps} steps, "
+                      f"{r.seconds:.1f} s)", soft_wrap=True)
 
 
 @main.group()
@@ -90,6 +232,9 @@ def tracks_show(track: str, plot_path: str | None) -> None:
         plot_track(t, plot_path)
         console.print(f"plot: {plot_path}")
 
+
+main.add_command(garage)
+main.add_command(reward)
 
 if __name__ == "__main__":
     main()

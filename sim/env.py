@@ -18,15 +18,11 @@ from sim.observation import CameraConfig, LidarConfig, SensorSuite, camera_obser
     lidar_observation, observation_shapes
 from sim.params import ObjectInfo, build_params, copy_params, default_reward, waypoint_list
 from sim.render import CameraRig
+from sim.reward_check import RewardError, check_reward  # noqa: F401  (RewardError re-exported)
 from sim.track import Track, load
 from sim.world import World
 
 RACES = ("time-trial",)
-MAX_ABS_REWARD = 1e5
-
-
-class RewardError(RuntimeError):
-    """A reward function returned something DeepRacer would reject (the job stops)."""
 
 
 @lru_cache(maxsize=16)
@@ -47,19 +43,6 @@ def _reversed(track: Track) -> Track:
     return track.reversed()
 
 
-def check_reward(value: Any, steps: int, params: dict) -> float:
-    """Convert a reward with `float()` and refuse NaN, inf and |r| > 1e5 as DeepRacer does."""
-    try:
-        r = float(value)
-    except (TypeError, ValueError) as exc:
-        raise RewardError(f"step {steps}: the reward function returned {value!r}, which is not a "
-                          f"number ({exc}); params: {params}") from exc
-    if not math.isfinite(r) or abs(r) > MAX_ABS_REWARD:
-        raise RewardError(f"step {steps}: the reward function returned {r}, outside the allowed "
-                          f"[-1e5, 1e5] (NaN and inf are refused too); params: {params}")
-    return r
-
-
 class DeepRacerEnv(gym.Env):
     """A DeepRacer car on a track.  Observations are a Dict keyed by sensor name.
 
@@ -73,6 +56,7 @@ class DeepRacerEnv(gym.Env):
         laps: laps per evaluation episode.
         reverse: drive the track clockwise; `alternate_direction` flips it every episode.
         start_step: fraction of the track the training start point moves each episode.
+        start_offset: where this env's round robin begins (parallel envs spread their starts).
         camera, lidar: CameraConfig / LidarConfig or dicts of overrides (`lidar_config` keys too).
     """
 
@@ -82,7 +66,7 @@ class DeepRacerEnv(gym.Env):
                  action_space=None, action_space_type: str | None = None, race: str = "time-trial",
                  reward_fn: Callable[[dict], Any] | None = None, mode: str = "training",
                  laps: int | None = None, reverse: bool = False, alternate_direction: bool = False,
-                 start_step: float = 0.05, camera: CameraConfig | dict | None = None,
+                 start_step: float = 0.05, start_offset: float = 0.0, camera: CameraConfig | dict | None = None,
                  lidar: LidarConfig | dict | None = None, car: CarSpec | None = None,
                  rules: R.RaceRules | None = None, render_mode: str | None = None):
         if race not in RACES:
@@ -94,6 +78,7 @@ class DeepRacerEnv(gym.Env):
         self.rules = rules or R.RaceRules(mode=mode, laps=laps or (3 if mode == "evaluation" else 1))
         self.reward_fn = reward_fn or default_reward
         self.reverse, self.alternate_direction, self.start_step = reverse, alternate_direction, start_step
+        self.start_offset = start_offset
         self.render_mode = render_mode
         self.race = race
 
@@ -134,7 +119,7 @@ class DeepRacerEnv(gym.Env):
             yaw = math.remainder(math.radians(float(heading_deg)), 2 * math.pi)  # (-pi, pi]
         else:
             frac = options.get("start", 0.0 if self.rules.mode == "evaluation"
-                               else (self.episode * self.start_step) % 1.0)
+                               else (self.start_offset + self.episode * self.start_step) % 1.0)
             (x, y), yaw = self.driving.point_at(frac * self.driving.length)
             yaw = float(yaw)
         self.state = CarState(float(x), float(y), yaw, 0.0, 0.0)
@@ -161,8 +146,8 @@ class DeepRacerEnv(gym.Env):
             lap.pause_left -= CONTROL_DT
             self.command = (0.0, 0.0)
             self.params = self._measure(crashed=False)
-            self._status = R.PAUSE
             truncated = self.sim_time >= self._time_limit - 1e-9
+            self._status = R.TIME_UP if truncated else R.PAUSE
         else:
             steer, speed = clip_command(self.spec_car, *self.actions.command(action))
             self.command = (steer, speed)

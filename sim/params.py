@@ -31,6 +31,14 @@ class ObjectInfo:
     speed: float = 0.0  # m/s configured; 0 for boxes
 
 
+class Params(dict):
+    """The params dict of a step.  Its deep copy is `copy_params` (items are immutable), so
+    vector envs that deep-copy every step's info (SB3's DummyVecEnv) do not walk the waypoints."""
+
+    def __deepcopy__(self, memo: dict) -> "Params":
+        return Params(copy_params(self))
+
+
 def waypoint_list(track: Track) -> list[tuple[float, float]]:
     """The `waypoints` value: centre-line points as (x, y) tuples (immutable, safe to share)."""
     return [(float(x), float(y)) for x, y in track.center]
@@ -50,7 +58,7 @@ def build_params(*, track: Track, waypoints: list, x: float, y: float, yaw: floa
     obj = _object_params(track, objects, s_car)
     object_in_camera = bool(objects) and _in_view(objects[obj["closest_objects"][1]], x, y, yaw, camera_hfov)
     on_road = int(np.count_nonzero(wheels_on_road))
-    return {
+    return Params({
         "all_wheels_on_track": on_road == len(wheels_on_road),
         "x": float(x),
         "y": float(y),
@@ -72,7 +80,7 @@ def build_params(*, track: Track, waypoints: list, x: float, y: float, yaw: floa
         "sim_time": float(sim_time),
         "is_crashed": bool(is_crashed),
         **obj,
-    }
+    })
 
 
 def _in_view(obj: ObjectInfo, x: float, y: float, yaw: float, hfov: float) -> bool:

@@ -1,0 +1,117 @@
+"""`racer evaluate`: evaluation laps of a trained run, with trace, report, plot and replays."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import gymnasium as gym
+import numpy as np
+
+import sim
+from racer.driving import drive_expert
+from racer.garage import ModelMetadata
+from racer.laps import LapResult, run_laps_batch
+from racer.metrics import MetricsWriter
+from racer.plots import plot_racing_line
+from racer.simtrace import SimTraceWrapper, SimTraceWriter, read_trace
+from racer.train import Run, TrainConfig, env_kwargs, predict_batch
+
+
+@dataclass
+class EvalReport:
+    """Laps per start point, where the outputs went, and the expert comparison if asked."""
+
+    laps: list[list[LapResult]]
+    out_dir: Path
+    files: dict[str, Path] = field(default_factory=dict)
+    expert_laps: list[list[LapResult]] | None = None
+
+    def mean_lap_time(self) -> float | None:
+        return _mean_time(self.laps)
+
+    def expert_ratio(self) -> float | None:
+        """Mean model lap time / mean expert lap time (None without both)."""
+        if self.expert_laps is None:
+            return None
+        m, e = _mean_time(self.laps), _mean_time(self.expert_laps)
+        return m / e if m and e else None
+
+
+def _mean_time(laps: list[list[LapResult]]) -> float | None:
+    times = [l.time_s for r in laps for l in r if l.status == "lap_complete"]
+    return float(np.mean(times)) if times else None
+
+
+def load_policy(source: str | Path) -> tuple[Callable[[list], list], ModelMetadata, TrainConfig]:
+    """A batched policy, the car and the training config of a run directory (its best checkpoint)."""
+    from stable_baselines3 import PPO
+    run = Run(source)
+    cfg = run.load_config()
+    model = PPO.load(run.model_path("best"), device="cpu")
+    return predict_batch(model), cfg.car(), cfg
+
+
+def speed_limit(car: ModelMetadata) -> float:
+    """The fastest speed the car's action space can ask for."""
+    a = car.action_space
+    return max(v for _, v in a.actions) if a.kind == "discrete" else a.speed_range[1]
+
+
+def evaluate(source: str | Path, laps: int = 3, track: str | None = None, starts: int = 1,
+             out_dir: str | Path | None = None, video: bool = False, compare_expert: bool = False,
+             seed: int = 0) -> EvalReport:
+    """Evaluation laps from `starts` evenly spread start points; writes trace, JSON and plots."""
+    predict, car, cfg = load_policy(source)
+    if track:
+        cfg.track = track
+    out = Path(out_dir) if out_dir else Path(source) / "evaluation"
+    out.mkdir(parents=True, exist_ok=True)
+    writer = SimTraceWriter(out / "evaluation-simtrace")
+    metrics = MetricsWriter(out / "evaluation_metrics.json", phase="evaluation")
+    envs = []
+    for i in range(starts):
+        env = gym.make(sim.ENV_ID, mode="evaluation", laps=laps, render_mode="rgb_array" if video else None,
+                       **env_kwargs(cfg, car))
+        envs.append(SimTraceWrapper(env, writer, episode_offset=i, episode_stride=starts, metrics=metrics))
+    options = [{"start": i / starts} for i in range(starts)]
+    frames: list[np.ndarray] = []
+    record = _recording(predict, envs[0], frames) if video else predict
+    try:
+        results = run_laps_batch(envs, record, options, seed=seed)
+    finally:
+        writer.close()
+        for env in envs:
+            env.close()
+    report = EvalReport(results, out)
+    report.files["trace"] = out / "evaluation-simtrace" / "0-iteration.csv"
+    track_obj = envs[0].unwrapped.track
+    rows = read_trace(report.files["trace"])
+    report.files["racing_line"] = out / "racing_line.png"
+    plot_racing_line(track_obj, [r for r in rows if r["episode"] == 0], report.files["racing_line"])
+    if video:
+        from racer.replay import save_gif, top_down_frames
+        report.files["camera_gif"] = out / "camera.gif"
+        save_gif(frames, report.files["camera_gif"])
+        report.files["top_down_gif"] = out / "top_down.gif"
+        save_gif(top_down_frames(track_obj, [r for r in rows if r["episode"] == 0]), report.files["top_down_gif"])
+    if compare_expert:
+        limit = speed_limit(car)
+        report.expert_laps = [drive_expert(cfg.track, laps, max_speed=limit, reverse=cfg.reverse, start=o["start"])
+                              for o in options]
+    report.files["report"] = out / "evaluation.json"
+    report.files["report"].write_text(json.dumps({
+        "source": str(source), "track": cfg.track, "laps": [[l.as_dict() for l in r] for r in results],
+        "mean_lap_time_s": report.mean_lap_time(), "expert_ratio": report.expert_ratio(),
+        "expert_laps": [[l.as_dict() for l in r] for r in report.expert_laps] if report.expert_laps else None,
+    }, indent=2))
+    return report
+
+
+def _recording(predict: Callable[[list], list], env: gym.Env, frames: list) -> Callable[[list], list]:
+    """Wrap a batched policy so the first env's camera view is kept at each step."""
+    def policy(obs_list: list) -> list:
+        frames.append(env.render())
+        return predict(obs_list)
+    return policy
