@@ -85,6 +85,7 @@ def train(reward, car, race, track, minutes, steps, until_lapping, seed, envs, h
           strict, no_augment, run_dir, resume) -> None:
     """Train a PPO model on your reward function (a resumable run directory)."""
     from racer.train import TrainConfig, TrainError, train as run_training
+    from sim.reward_check import RewardError
     if resume:
         cfg, path = None, resume
     else:
@@ -98,8 +99,9 @@ def train(reward, car, race, track, minutes, steps, until_lapping, seed, envs, h
     try:
         with _progress() as update:
             run, state, reason = run_training(path, cfg, progress=update)
-    except TrainError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except (TrainError, RewardError) as exc:
+        where = f"; the last checkpoint is kept: racer train --resume {path}" if isinstance(exc, RewardError) else ""
+        raise click.ClickException(f"{exc}{where}") from exc
     console.print(f"stopped: {reason} after {state.steps} steps, {state.wall_seconds:.0f} s; "
                   f"best checkpoint at {state.best_steps} steps: {run.checkpoints / 'best.zip'}")
     if state.lapping_at:

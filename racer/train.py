@@ -4,7 +4,8 @@ Run directory layout::
 
     config.json            what was asked (track, car, reward, budget, hyperparameters, seed)
     model_metadata.json    the car config (DeepRacer schema)
-    reward_function.py     the reward file as trained (its sha256 is in config.json)
+    reward/<your file>.py  the reward file as trained, under its own name so errors name it
+                           (its sha256 is in config.json)
     log.txt                reward-function prints and training messages
     checkpoints/           last.zip (atomic, every checkpoint interval), best.zip, state.json
     tensorboard/           SB3 scalars plus racer/* (progress, lap completion, episode length)
@@ -117,7 +118,7 @@ class Run:
 
     @property
     def reward_file(self) -> Path:
-        return self.path / "reward_function.py"
+        return self.path / "reward" / Path(self.load_config().reward).name
 
     def create(self, cfg: TrainConfig) -> None:
         if self.config_file.exists():
@@ -126,14 +127,26 @@ class Run:
         src = Path(cfg.reward)
         if not src.is_file():
             raise TrainError(f"--reward: no such file {src}")
-        for d in (self.checkpoints, self.path / "metrics", self.path / "training-simtrace"):
+        for d in (self.checkpoints, self.path / "metrics", self.path / "training-simtrace", self.path / "reward"):
             d.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, self.reward_file)
-        digest = hashlib.sha256(self.reward_file.read_bytes()).hexdigest()
+        copy = self.path / "reward" / src.name
+        shutil.copyfile(src, copy)
+        digest = hashlib.sha256(copy.read_bytes()).hexdigest()
         save_metadata(cfg.car(), self.path / "model_metadata.json")
         _atomic_json(self.config_file, {"config": asdict(cfg), "reward_sha256": digest,
                                         "reward_source": str(src.resolve()),
                                         "versions": library_versions()})
+        self._link_latest()
+
+    def _link_latest(self) -> None:
+        """Point `<parent>/latest` at this run, so `racer evaluate runs/latest` finds the newest."""
+        latest = self.path.parent / "latest"
+        if latest.exists() and not latest.is_symlink():
+            return  # a real folder of that name (maybe this run): leave it alone
+        tmp = latest.with_name(".latest.tmp")
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(self.path.resolve(), target_is_directory=True)
+        os.replace(tmp, latest)
 
     def load_config(self) -> TrainConfig:
         if not self.config_file.exists():
