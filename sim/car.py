@@ -45,10 +45,10 @@ class CarState(NamedTuple):
     steer: float
 
 
-def clip_command(spec: CarSpec, steer_deg: float, speed: float) -> tuple[float, float]:
-    """Clip a commanded steering (deg) and speed (m/s) to the car's limits."""
+def clip_command(spec: CarSpec, steer_deg: float, speed: float, min_speed: float | None = None) -> tuple[float, float]:
+    """Clip a commanded steering (deg) and speed (m/s) to the car's limits (`min_speed` default: the car's)."""
     s = min(max(float(steer_deg), -spec.max_steer_deg), spec.max_steer_deg)
-    v = min(max(float(speed), spec.min_speed), spec.max_speed)
+    v = min(max(float(speed), spec.min_speed if min_speed is None else min_speed), spec.max_speed)
     return s, v
 
 

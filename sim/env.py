@@ -137,6 +137,11 @@ class DeepRacerEnv(gym.Env):
         return self._observe(), self._info()
 
     def step(self, action):
+        return self.step_command(*self.actions.command(action))
+
+    def step_command(self, steer_deg: float, speed: float, min_speed: float | None = None):
+        """A step driven by a raw command (deg, m/s) instead of an action: what the car's motor
+        and servo commands become in the simulator bridge.  `min_speed=0` lets the car stop."""
         assert self.lap is not None, "call reset() before step()"
         lap, rules = self.lap, self.rules
         self.steps += 1
@@ -149,7 +154,7 @@ class DeepRacerEnv(gym.Env):
             truncated = self.sim_time >= self._time_limit - 1e-9
             self._status = R.TIME_UP if truncated else R.PAUSE
         else:
-            steer, speed = clip_command(self.spec_car, *self.actions.command(action))
+            steer, speed = clip_command(self.spec_car, steer_deg, speed, min_speed)
             self.command = (steer, speed)
             old = self.state
             self.state = step_dynamics(self.spec_car, old, math.radians(steer), speed)
