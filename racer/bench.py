@@ -75,7 +75,8 @@ def bench_train(sensors: list[str], network: str, steps: int = 4096, track: str 
     from pathlib import Path
 
     from racer.garage import metadata_to_dict, parse_metadata
-    from racer.train import TrainConfig, train
+    from racer.runs import TrainConfig
+    from racer.train import train
 
     reward = Path(__file__).resolve().parent.parent / "reward_functions" / "center_and_progress.py"
     metadata = metadata_to_dict(parse_metadata({"sensor": sensors, "neural_network": network}, where="bench"))
@@ -86,3 +87,37 @@ def bench_train(sensors: list[str], network: str, steps: int = 4096, track: str 
         _, state, _ = train(Path(tmp) / "run", cfg)
         seconds = time.perf_counter() - t0
     return EnvBench(state.steps, seconds, 0)
+
+
+def bench_policy_latency(bundle_dir, n: int = 2000, seed: int = 0) -> dict:
+    """p50/p99 latency (ms) of one `BundlePolicy.outputs(obs)` call on one core, random raw observations."""
+    from racer.runtime import BundlePolicy
+
+    before = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    pin_one_core()  # before loading, so OpenVINO's threads start on that core too
+    try:
+        return _time_outputs(BundlePolicy.load(bundle_dir), n, seed)
+    finally:
+        if before is not None:
+            os.sched_setaffinity(0, before)
+
+
+def _time_outputs(policy, n: int, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    obs_pool = []
+    for _ in range(16):
+        obs = {}
+        for name, shape in policy.bundle["inputs"].items():
+            dims = [d for d in shape[1:]]
+            obs[name] = (rng.integers(0, 256, size=dims, dtype=np.uint8) if len(dims) == 3
+                         else rng.uniform(0.15, 1.0, size=dims).astype(np.float32))
+        obs_pool.append(obs)
+    for i in range(50):  # warm up
+        policy.outputs(obs_pool[i % 16])
+    times = np.empty(n)
+    for i in range(n):
+        t0 = time.perf_counter()
+        policy.outputs(obs_pool[i % 16])
+        times[i] = time.perf_counter() - t0
+    return {"p50_ms": float(np.percentile(times, 50) * 1e3), "p99_ms": float(np.percentile(times, 99) * 1e3),
+            "n": n}

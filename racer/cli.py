@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from racer.commands.garage import garage
+from racer.commands.model import bench_policy, export, import_
 from racer.commands.reward import reward
 
 console = Console()
@@ -84,7 +85,8 @@ def _hyper(pairs: tuple[str, ...], hyper_file: str | None) -> dict:
 def train(reward, car, race, track, minutes, steps, until_lapping, seed, envs, hyper, hyper_file, eval_every,
           strict, no_augment, run_dir, resume) -> None:
     """Train a PPO model on your reward function (a resumable run directory)."""
-    from racer.train import TrainConfig, TrainError, train as run_training
+    from racer.runs import TrainConfig, TrainError
+    from racer.train import train as run_training
     from sim.reward_check import RewardError
     if resume:
         cfg, path = None, resume
@@ -138,7 +140,8 @@ def _progress():
             if p["wall"] - last[0] < 0.5:
                 return
             last[0] = p["wall"]
-            ev = f", eval completion {p['eval_completion']:.0f}%" if "eval_completion" in p else ""
+            ev = (f", eval: completion {p['eval_completion']:.0f}%, clean laps {100 * p['clean']:.0f}%"
+                  if "eval_completion" in p else "")
             lap = ", LAPPING" if p.get("lapping") else ""
             bar.update(task, description=f"{p['steps']} steps ({p['steps'] / max(p['wall'], 1e-9):.0f}/s){ev}{lap}")
         yield update
@@ -150,11 +153,12 @@ def _progress():
 @click.option("--track", default=None, help="Another track than the run's.")
 @click.option("--starts", default=1, show_default=True, type=click.IntRange(1),
               help="Evaluate from this many start points spread round the track.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="Default: RUN/evaluation.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Default: RUN/evaluation, or evaluations/<bundle name> for a bundle.")
 @click.option("--video", is_flag=True, help="Also save replay GIFs (from above and from the car's camera).")
 @click.option("--compare-expert", is_flag=True, help="Race the scripted expert at the same speed limit.")
 def evaluate(source, laps, track, starts, out_dir, video, compare_expert) -> None:
-    """Evaluation laps of a trained run: per-lap table, trace CSV, JSON and a racing-line plot."""
+    """Evaluation laps of a run or an exported bundle: per-lap table, trace CSV, JSON, racing-line plot."""
     from racer.evaluate import evaluate as run_eval
     report = run_eval(source, laps=laps, track=track, starts=starts, out_dir=out_dir, video=video,
                       compare_expert=compare_expert)
@@ -237,6 +241,9 @@ def tracks_show(track: str, plot_path: str | None) -> None:
 
 main.add_command(garage)
 main.add_command(reward)
+main.add_command(export)
+main.add_command(import_)
+bench.add_command(bench_policy)
 
 if __name__ == "__main__":
     main()

@@ -1,4 +1,5 @@
-"""`racer evaluate`: evaluation laps of a trained run, with trace, report, plot and replays."""
+"""`racer evaluate`: evaluation laps of a trained run or an exported bundle, with trace, report,
+plot and replays."""
 from __future__ import annotations
 
 import json
@@ -16,7 +17,7 @@ from racer.laps import LapResult, run_laps_batch
 from racer.metrics import MetricsWriter
 from racer.plots import plot_racing_line
 from racer.simtrace import SimTraceWrapper, SimTraceWriter, read_trace
-from racer.train import Run, TrainConfig, env_kwargs, predict_batch
+from racer.runs import Run, TrainConfig, env_kwargs, predict_batch
 
 
 @dataclass
@@ -45,12 +46,35 @@ def _mean_time(laps: list[list[LapResult]]) -> float | None:
 
 
 def load_policy(source: str | Path) -> tuple[Callable[[list], list], ModelMetadata, TrainConfig]:
-    """A batched policy, the car and the training config of a run directory (its best checkpoint)."""
+    """A batched policy, the car and the training config of a run directory (its best checkpoint),
+    or of an exported bundle (bundle.json: OpenVINO through racer.runtime, no torch)."""
+    if (Path(source) / "bundle.json").exists():
+        return _load_bundle(Path(source))
     from stable_baselines3 import PPO
     run = Run(source)
     cfg = run.load_config()
     model = PPO.load(run.model_path("best"), device="cpu")
     return predict_batch(model), cfg.car(), cfg
+
+
+def _load_bundle(source: Path) -> tuple[Callable[[list], list], ModelMetadata, TrainConfig]:
+    from racer.garage import load_metadata, metadata_to_dict
+    from racer.runtime import BundlePolicy
+    car = load_metadata(source / "model_metadata.json")
+    policy = BundlePolicy.load(source, sensors=car.sensors)
+    bundle = policy.bundle
+    track = bundle["track"]
+    if (source / track).is_file():  # a user's .npy that travelled with the bundle
+        track = str(source / track)
+    cfg = TrainConfig(reward="", metadata=metadata_to_dict(car), track=track, race=bundle["race"],
+                      reverse=bool(bundle.get("reverse", False)))
+    return policy.actions_batch, car, cfg
+
+
+def default_out_dir(source: str | Path) -> Path:
+    """RUN/evaluation for a run; evaluations/<name> for a bundle (a bundle stays as exported)."""
+    source = Path(source)
+    return Path("evaluations") / source.resolve().name if (source / "bundle.json").exists() else source / "evaluation"
 
 
 def speed_limit(car: ModelMetadata) -> float:
@@ -66,7 +90,7 @@ def evaluate(source: str | Path, laps: int = 3, track: str | None = None, starts
     predict, car, cfg = load_policy(source)
     if track:
         cfg.track = track
-    out = Path(out_dir) if out_dir else Path(source) / "evaluation"
+    out = Path(out_dir) if out_dir else default_out_dir(source)
     out.mkdir(parents=True, exist_ok=True)
     writer = SimTraceWriter(out / "evaluation-simtrace")
     metrics = MetricsWriter(out / "evaluation_metrics.json", phase="evaluation")

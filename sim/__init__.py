@@ -2,9 +2,12 @@
 
 Importing `sim` registers `racer/DeepRacer-v0`; PyBullet is imported only when an env is made.
 """
-import gymnasium
-
 ENV_ID = "racer/DeepRacer-v0"
 
-if ENV_ID not in gymnasium.registry:
+try:
+    import gymnasium
+except ImportError:  # the car imports sim.observation / sim.actions without gymnasium
+    gymnasium = None
+
+if gymnasium is not None and ENV_ID not in gymnasium.registry:
     gymnasium.register(id=ENV_ID, entry_point="sim.env:DeepRacerEnv")

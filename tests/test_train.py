@@ -18,7 +18,8 @@ from racer.evaluate import evaluate
 from racer.garage import metadata_to_dict, parse_metadata
 from racer.metrics import MetricsWriter
 from racer.simtrace import COLUMNS, SimTraceWriter, read_trace
-from racer.train import Run, TrainConfig, make_vec_env, train
+from racer.runs import Run, TrainConfig
+from racer.train import make_vec_env, train
 
 ROOT = Path(__file__).parent.parent
 LIDAR_CAR = metadata_to_dict(parse_metadata({"sensor": ["LIDAR"]}, where="test"))
@@ -72,7 +73,7 @@ def test_each_env_has_its_own_reward_module(tmp_path):
                        "    return float(CALLS)\n")
     cfg = lidar_config(reward=str(counter), envs=4, augment=False)
     run = Run(tmp_path / "run")
-    run.create(cfg)
+    run.create(cfg, {})
     writer = SimTraceWriter(tmp_path / "trace")
     vec = make_vec_env(cfg, run, None, writer, MetricsWriter(tmp_path / "m.json", "training"), 0)
     vec.reset()
@@ -88,7 +89,7 @@ def test_each_env_has_its_own_reward_module(tmp_path):
 def test_sigkill_then_resume_continues_from_the_last_checkpoint(tmp_path):
     run_dir = tmp_path / "killed"
     cfg = lidar_config(steps=40000, eval_every=10**9)
-    code = ("import sys; from racer.train import train, TrainConfig; import json; "
+    code = ("import sys; from racer.train import train; from racer.runs import TrainConfig; import json; "
             f"train({str(run_dir)!r}, TrainConfig(**json.loads(sys.argv[1])))")
     from dataclasses import asdict
     proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(asdict(cfg))], cwd=ROOT)

@@ -7,7 +7,8 @@ import pytest
 
 from racer.evaluate import evaluate
 from racer.garage import metadata_to_dict, new_metadata
-from racer.train import TrainConfig, clean, train
+from racer.runs import TrainConfig
+from racer.train import clean, train
 
 pytestmark = pytest.mark.slow
 REWARD = Path(__file__).parent.parent / "reward_functions" / "center_and_progress.py"

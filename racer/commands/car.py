@@ -1,0 +1,164 @@
+"""`racer car up`: start a car launch file's nodes (the real car, or the car against the simulator)."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def _pairs(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r}: expected name=value", param_hint="--arg")
+        out[key.strip()] = value
+    return out
+
+
+def graph_topics(nodes, sensors: list[str]) -> list[tuple[str, str]]:
+    """The documented topics (name, type) the launched graph uses."""
+    from car import topics as T
+    execs = {n.exec for n in nodes}
+    sim = "sim_bridge_node" in execs
+    out = []
+    if sim or "camera_node" in execs:
+        stereo = "STEREO_CAMERAS" in sensors
+        out += [(t, "sensor_msgs/msg/Image") for t in T.camera_topics(stereo)]
+    if sim or "lidar_node" in execs:
+        out.append((T.SCAN, "sensor_msgs/msg/LaserScan"))
+    if "inference_node" in execs:
+        out.append((T.ACTION, "sensor_msgs/msg/JointState"))
+    if "navigation_node" in execs:
+        out.append((T.SERVO_CMD, "geometry_msgs/msg/TwistStamped"))
+    if "control_node" in execs:
+        out.append((T.SERVO_PWM, "sensor_msgs/msg/JointState"))
+    if sim:
+        out.append((T.SIM_STATUS, "std_msgs/msg/String"))
+    return out
+
+
+def check_model(model: str):
+    """Load the bundle as the inference node will; a clear refusal when it cannot run."""
+    from racer.runtime import BundleError, BundlePolicy
+    try:
+        return BundlePolicy.load(model)
+    except BundleError as exc:
+        raise click.ClickException(f"refusing to start the car: the model cannot run: {exc}") from None
+
+
+def _read_results(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def print_results(res: dict) -> None:
+    table = Table(title=f"Simulated laps on {res.get('track', '?')}")
+    for col in ("lap", "time (s)", "completion", "off-track", "resets", "status"):
+        table.add_column(col, justify="right")
+    for lap in res.get("laps", []):
+        table.add_row(str(lap["trial"]), f"{lap['time_s']:.3f}", f"{lap['completion']:.1f}%",
+                      str(lap["off_track"]), str(lap["resets"]), lap["status"])
+    console.print(table)
+    console.print(f"{res.get('laps_done', 0)}/{res.get('laps_target', '?')} laps, completion "
+                  f"{res.get('completion', 0.0):.1f}%, status {res.get('status')}")
+
+
+@click.group()
+def car() -> None:
+    """The car stack: camera/LIDAR -> inference -> navigation -> control, on the car or the simulator."""
+
+
+@car.command("up")
+@click.argument("launch_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--model", required=True, type=click.Path(), help="Exported model bundle (racer export).")
+@click.option("--duration", type=float, default=None, help="Seconds to run (default: until Ctrl-C, or "
+              "for a simulator launch until the laps are done).")
+@click.option("--arg", "args", multiple=True, metavar="NAME=VALUE", help="A launch argument (repeatable).")
+@click.option("--run-dir", type=click.Path(file_okay=False), default=None,
+              help="Logs and results. Default: runs/<time>-car.")
+@click.option("--domain-id", type=click.IntRange(0, 101), default=None,
+              help="ROS_DOMAIN_ID of the graph (default: $ROS_DOMAIN_ID or random). Traffic stays on localhost.")
+@click.option("--keep-running", is_flag=True, help="Simulator launch: keep running after the laps are done.")
+def up(launch_file: str, model: str, duration: float | None, args: tuple[str, ...], run_dir: str | None,
+       domain_id: int | None, keep_running: bool) -> None:
+    """Start LAUNCH_FILE's nodes (ROS 2 YAML launch format) with MODEL; stop them on exit.
+
+    \b
+    racer car up launch/car_sim.launch.yaml --model BUNDLE --arg track=oval \\
+        --arg max_speed=1.0 --arg autonomous=true
+    """
+    from car.launcher import LaunchError, NodeExited, declared_args, parse_launch, start
+
+    launch_args = _pairs(args)
+    if "model" in launch_args:
+        raise click.BadParameter("give the model with --model, not --arg model=...", param_hint="--arg")
+    run = Path(run_dir or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-car").resolve()
+    try:
+        declared = declared_args(launch_file)
+    except LaunchError as exc:
+        raise click.ClickException(str(exc)) from None
+    policy = check_model(model)  # refuse before any node (or motor) starts
+    sensors = list(policy.sensors)
+    launch_args["model"] = str(Path(model).resolve())
+    if "run_dir" in declared and "run_dir" not in launch_args:
+        launch_args["run_dir"] = str(run)
+    if "stereo" in declared and "stereo" not in launch_args:
+        launch_args["stereo"] = "true" if "STEREO_CAMERAS" in sensors else "false"
+    try:
+        nodes = parse_launch(launch_file, launch_args)
+    except LaunchError as exc:
+        raise click.ClickException(str(exc)) from None
+
+    results = None
+    for n in nodes:
+        if n.exec == "sim_bridge_node" and n.params.get("results_file"):
+            results = Path(str(n.params["results_file"]))
+            results.unlink(missing_ok=True)  # a stale file from an earlier run would end this one at once
+    try:
+        launch = start(nodes, run, domain_id=domain_id)
+    except LaunchError as exc:
+        raise click.ClickException(str(exc)) from None
+
+    table = Table(title=f"{Path(launch_file).name}: ROS_DOMAIN_ID={launch.domain_id}, localhost only, logs in {run}")
+    for col in ("node", "executable", "pid", "log"):
+        table.add_column(col)
+    for p in launch.procs:
+        table.add_row(p.name, f"{p.spec.pkg}/{p.spec.exec}", str(p.popen.pid), p.log.name)
+    console.print(table)
+    console.print(f"model {model}: sensors {', '.join(sensors)}, {policy.actions.kind} actions")
+    console.print("topics: " + ", ".join(f"{t} ({ty})" for t, ty in graph_topics(nodes, sensors)), markup=False)
+    del policy  # the inference node loads its own copy
+
+    failed: Exception | None = None
+    end = None if duration is None else time.monotonic() + duration
+    try:
+        while end is None or time.monotonic() < end:
+            launch.wait(0.5 if end is None else max(0.0, min(0.5, end - time.monotonic())))
+            if results is not None and not keep_running:
+                res = _read_results(results)
+                if res and res.get("status") == "complete":
+                    console.print("laps complete")
+                    break
+    except NodeExited as exc:
+        failed = exc
+    except KeyboardInterrupt:
+        console.print("stopping (Ctrl-C)")
+    finally:
+        codes = launch.stop()
+    console.print("stopped: " + ", ".join(f"{k} ({v})" for k, v in codes.items()))
+    if results is not None:
+        res = _read_results(results)
+        if res:
+            print_results(res)
+            console.print(f"results: {results}")
+    if failed is not None:
+        raise click.ClickException(str(failed))

@@ -1,0 +1,330 @@
+"""`racer export` / `racer import`: a trained run -> a verified OpenVINO bundle, and bundle archives.
+
+The exported network takes the RAW contract observations (one float32 input per sensor, cameras
+NHWC 0..255, exactly what the env and the car's fusion node give) and does the scaling inside,
+so nothing outside the network has to know how SB3 preprocessed them.  Export succeeds only
+when the IR, run through the same runtime loader the car uses, agrees with the torch policy on
+real observations from the run's track; otherwise no bundle is left behind.
+
+torch, stable-baselines3 and the simulator are imported inside `export_run` only: archiving
+and importing bundles (the car does that) need numpy and openvino alone.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import shutil
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from racer.files import atomic_write_text
+from racer.runtime import (BUNDLE_FILE, BUNDLE_FORMAT, BUNDLE_VERSION, MODEL_BIN, MODEL_XML, OUTPUT_NAME,
+                           BundleError, BundlePolicy, sha256_file)
+from sim.observation import CAMERA_SENSORS, CONTRACT_VERSION
+
+RACER_VERSION = "0.1.0"
+CHECKPOINT_FILE = "checkpoint.zip"
+TIE = 1e-4  # discrete: top-2 torch probabilities closer than this are a tie (either argmax is right)
+TOLERANCE = {"FP32": 1e-3, "FP16": 2e-2}  # continuous: max abs difference of the Gaussian mean
+FP16_TIE = 1e-3  # FP16 weights move probabilities by ~1e-5..1e-4 (measured): closer actions are a tie there
+PARITY_STARTS = 4  # start points the sample observations are recorded from
+
+
+class ExportError(RuntimeError):
+    """An export that cannot be made or did not verify; nothing was written."""
+
+
+@dataclass
+class Parity:
+    samples: int
+    mismatches: int
+    max_abs_diff: float
+    ties: int = 0
+
+    def as_dict(self) -> dict:
+        return {"samples": self.samples, "mismatches": self.mismatches, "max_abs_diff": self.max_abs_diff,
+                "ties": self.ties}
+
+
+def policy_module(policy, sensors: tuple[str, ...], discrete: bool):
+    """A torch module over raw contract tensors (one per sensor, in `sensors` order) -> "action"."""
+    import torch
+    from torch import nn
+
+    class RawObservationPolicy(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.features = policy.pi_features_extractor  # = features_extractor when shared
+            self.mlp = policy.mlp_extractor
+            self.action_net = policy.action_net
+            self.sensors = sensors
+            self.cameras = tuple(s in CAMERA_SENSORS for s in sensors)
+
+        def forward(self, *inputs):
+            obs = {}
+            for name, is_camera, x in zip(self.sensors, self.cameras, inputs):
+                obs[name] = x.permute(0, 3, 1, 2) / 255.0 if is_camera else x
+            out = self.action_net(self.mlp.forward_actor(self.features(obs)))
+            return torch.softmax(out, dim=-1) if discrete else out
+
+    return RawObservationPolicy().eval()
+
+
+def record_observations(cfg, car, predict, samples: int, starts: int = PARITY_STARTS, seed: int = 0) -> list[dict]:
+    """`samples` raw observations met by the deterministic policy in the run's env (evaluation mode)."""
+    import gymnasium as gym
+
+    import sim
+    from racer.runs import env_kwargs
+
+    envs = [gym.make(sim.ENV_ID, mode="evaluation", **env_kwargs(cfg, car)) for _ in range(starts)]
+    options = [{"start": i / starts} for i in range(starts)]
+    try:
+        obs = [env.reset(seed=seed + i, options=o)[0] for i, (env, o) in enumerate(zip(envs, options))]
+        out: list[dict] = []
+        while len(out) < samples:
+            out.extend(obs)
+            for i, (env, a) in enumerate(zip(envs, predict(obs))):
+                obs[i], _, terminated, truncated, _ = env.step(a)
+                if terminated or truncated:
+                    obs[i] = env.reset(options=options[i])[0]
+    finally:
+        for env in envs:
+            env.close()
+    return out[:samples]
+
+
+def torch_outputs(policy, obs_list: list[dict], discrete: bool, chunk: int = 64) -> np.ndarray:
+    """The SB3 policy's own view (its preprocessing): probabilities or the Gaussian mean."""
+    import torch
+    rows = []
+    for i in range(0, len(obs_list), chunk):
+        part = obs_list[i:i + chunk]
+        batch = {k: np.stack([o[k] for o in part]) for k in part[0]}
+        with torch.no_grad():
+            tensors, _ = policy.obs_to_tensor(batch)
+            dist = policy.get_distribution(tensors).distribution
+            rows.append((dist.probs if discrete else dist.mean).numpy())
+    return np.concatenate(rows).astype(np.float64)
+
+
+def compare(ref: np.ndarray, ir: np.ndarray, discrete: bool, precision: str) -> tuple[Parity, int | None]:
+    """Parity figures and the worst mismatching sample (None when all agree)."""
+    diff = np.abs(ref - ir).max(axis=1)
+    if discrete:
+        top2 = np.sort(ref, axis=1)[:, -2:] if ref.shape[1] > 1 else np.concatenate([ref * 0, ref], axis=1)
+        tie = (top2[:, 1] - top2[:, 0]) < (TIE if precision == "FP32" else FP16_TIE)
+        bad = (np.argmax(ref, axis=1) != np.argmax(ir, axis=1)) & ~tie
+        ties = int(tie.sum())
+    else:
+        bad = diff > TOLERANCE[precision]
+        ties = 0
+    parity = Parity(len(ref), int(bad.sum()), float(diff.max()) if len(diff) else 0.0, ties)
+    worst = int(np.argmax(np.where(bad, diff, -1.0))) if bad.any() else None
+    return parity, worst
+
+
+def _convert(module, shapes: dict[str, list[int]], path: Path, fp16: bool) -> None:
+    import openvino as ov
+    import torch
+    names = list(shapes)
+    example = tuple(torch.rand(*[1 if d < 0 else d for d in shapes[n]]) * (255.0 if n in CAMERA_SENSORS else 1.0)
+                    for n in names)
+    try:
+        model = ov.convert_model(module, example_input=example,
+                                 input=[ov.PartialShape(shapes[n]) for n in names])
+    except Exception as exc:  # the converter raises many types
+        raise ExportError(f"OpenVINO could not convert the policy: {exc}") from exc
+    for port, name in zip(model.inputs, names):
+        port.get_tensor().set_names({name})
+        port.get_node().set_friendly_name(name)
+    model.outputs[0].get_tensor().set_names({OUTPUT_NAME})
+    ov.save_model(model, str(path), compress_to_fp16=fp16)
+
+
+def _versions() -> dict:
+    import openvino as ov
+    import stable_baselines3
+    import torch
+    return {"openvino": ov.__version__, "torch": torch.__version__,
+            "stable_baselines3": stable_baselines3.__version__, "racer": RACER_VERSION,
+            "python": platform.python_version()}
+
+
+def export_run(run_dir: str | Path, out_dir: str | Path, fp16: bool = False, samples: int = 300,
+               overwrite: bool = False) -> Path:
+    """Export the run's best checkpoint to the bundle directory `out_dir`, verified; returns it."""
+    import torch
+    from stable_baselines3 import PPO
+
+    from racer.runs import Run, TrainError, predict_batch
+    from sim.observation import SensorSuite, observation_shapes
+
+    run = Run(run_dir)
+    out = Path(out_dir)
+    if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
+        raise ExportError(f"{out} exists; pass --force to replace it")
+    try:
+        cfg = run.load_config()
+        ckpt = run.model_path("best")
+    except TrainError as exc:
+        raise ExportError(str(exc)) from None
+    car = cfg.car()
+    config = json.loads(run.config_file.read_text())
+    torch.set_num_threads(1)
+    model = PPO.load(ckpt, device="cpu")
+    policy = model.policy.eval()
+    if getattr(policy, "use_sde", False):
+        raise ExportError(f"{ckpt}: gSDE policies are not supported by export")
+    discrete = car.action_space_type == "discrete"
+    suite_shapes = observation_shapes(SensorSuite(tuple(car.sensors), lidar=_lidar(car)))
+    shapes = {name: [-1, *suite_shapes[name][0]] for name in car.sensors}
+    precision = "FP16" if fp16 else "FP32"
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        _convert(policy_module(policy, tuple(car.sensors), discrete), shapes, tmp / MODEL_XML, fp16)
+        shutil.copyfile(run.path / "model_metadata.json", tmp / "model_metadata.json")
+        shutil.copyfile(ckpt, tmp / CHECKPOINT_FILE)
+        track = cfg.track
+        if Path(track).suffix == ".npy" and Path(track).is_file():  # a user's track travels with the model
+            (tmp / "tracks").mkdir()
+            shutil.copyfile(track, tmp / "tracks" / Path(track).name)
+            track = f"tracks/{Path(track).name}"
+        bundle = {
+            "format": BUNDLE_FORMAT, "bundle_version": BUNDLE_VERSION, "contract_version": CONTRACT_VERSION,
+            "sensors": list(car.sensors), "inputs": shapes, "output": OUTPUT_NAME,
+            "action_space_type": car.action_space_type, "action_space": car.action_space.to_metadata(),
+            "neural_network": car.neural_network, "track": track, "race": cfg.race, "reverse": cfg.reverse,
+            "reward_sha256": config.get("reward_sha256"), "training_steps": int(model.num_timesteps),
+            "precision": precision, "versions": _versions(),
+            "files": {n: sha256_file(tmp / n) for n in (MODEL_XML, MODEL_BIN)},
+            "parity": None, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        atomic_write_text(tmp / BUNDLE_FILE, json.dumps(bundle, indent=2) + "\n")
+
+        obs = record_observations(cfg, car, predict_batch(model), samples)
+        ref = torch_outputs(policy, obs, discrete)
+        try:
+            ir_policy = BundlePolicy.load(tmp, sensors=car.sensors)
+        except BundleError as exc:
+            raise ExportError(f"the exported bundle does not load: {exc}") from None
+        # the batched model (evaluation, league) and the batch-1 model (the car) are both checked;
+        # per sample, the one further from torch counts
+        batched = np.concatenate([ir_policy.outputs_batch(obs[i:i + 64]) for i in range(0, len(obs), 64)])
+        single = np.stack([ir_policy.outputs(o) for o in obs])
+        further = np.abs(batched - ref).max(axis=1) >= np.abs(single - ref).max(axis=1)
+        ir = np.where(further[:, None], batched, single)
+        parity, worst = compare(ref, ir.astype(np.float64), discrete, precision)
+        if worst is not None:
+            what = "argmax differs" if discrete else f"max abs difference above {TOLERANCE[precision]}"
+            raise ExportError(
+                f"{precision} IR does not match the torch policy: {parity.mismatches} of {parity.samples} "
+                f"samples ({what}); worst sample #{worst}: torch {np.round(ref[worst], 6).tolist()} vs "
+                f"OpenVINO {np.round(ir[worst], 6).tolist()}; no bundle written")
+        bundle["parity"] = parity.as_dict()
+        atomic_write_text(tmp / BUNDLE_FILE, json.dumps(bundle, indent=2) + "\n")
+        _move_into_place(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _lidar(car):
+    from sim.observation import LidarConfig
+    return LidarConfig().with_overrides(car.lidar_config) if car.lidar_config else LidarConfig()
+
+
+def _move_into_place(tmp: Path, out: Path) -> None:
+    """Rename the finished folder to `out`; an old `out` is moved aside first, then deleted."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for p in (tmp, *tmp.rglob("*")):  # mkdtemp/mkstemp make 0700/0600: give the usual modes
+        os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~umask)
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+
+
+# ---- archives --------------------------------------------------------------------------
+def archive_bundle(bundle_dir: str | Path, archive: str | Path) -> Path:
+    """Write `archive` (.tar.gz) holding the bundle under one folder named after it."""
+    bundle_dir, archive = Path(bundle_dir), Path(archive)
+    if not (bundle_dir / BUNDLE_FILE).is_file():
+        raise ExportError(f"{bundle_dir}: not a bundle (no {BUNDLE_FILE})")
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{archive.name}.", suffix=".tmp", dir=archive.parent)
+    os.close(fd)
+    try:
+        with tarfile.open(tmp, "w:gz", compresslevel=3) as tar:  # weights barely compress
+            for f in sorted(p for p in bundle_dir.rglob("*") if p.is_file()):
+                tar.add(f, arcname=f"{bundle_dir.name}/{f.relative_to(bundle_dir).as_posix()}", recursive=False)
+        os.replace(tmp, archive)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return archive
+
+
+def _safe_members(tar: tarfile.TarFile, archive: Path) -> list[tarfile.TarInfo]:
+    members = tar.getmembers()
+    for m in members:
+        p = PurePosixPath(m.name)
+        if p.is_absolute() or m.name.startswith(("/", "\\")) or ".." in p.parts or ":" in m.name.split("/")[0]:
+            raise BundleError(f"{archive}: refused: entry {m.name!r} points outside the bundle")
+        if not (m.isfile() or m.isdir()):
+            raise BundleError(f"{archive}: refused: entry {m.name!r} is a link or special file")
+    return members
+
+
+def import_bundle(archive: str | Path, out_dir: str | Path, sensors=None, overwrite: bool = False) -> Path:
+    """Unpack a bundle archive safely into `out_dir` after the runtime loader accepts it."""
+    archive, out = Path(archive), Path(out_dir)
+    if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
+        raise BundleError(f"{out} exists; pass --force to replace it")
+    try:
+        tar = tarfile.open(archive, "r:*")
+    except (tarfile.TarError, OSError) as exc:
+        reason = str(exc).splitlines()[0].rstrip(":") if str(exc) else type(exc).__name__
+        raise BundleError(f"{archive}: not a readable .tar.gz/.tar archive ({reason})") from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        with tar:
+            members = _safe_members(tar, archive)
+            try:
+                tar.extractall(tmp, members=members, filter="data")
+            except (tarfile.TarError, OSError, EOFError) as exc:
+                raise BundleError(f"{archive}: damaged archive ({exc})") from None
+        roots = [p.parent for p in tmp.rglob(BUNDLE_FILE)]
+        if len(roots) != 1:
+            raise BundleError(f"{archive}: expected one {BUNDLE_FILE} in the archive, found {len(roots)}")
+        try:
+            BundlePolicy.load(roots[0], sensors=sensors)  # refuses an invalid bundle with the reason
+        except BundleError as exc:
+            inside = roots[0].relative_to(tmp).as_posix()
+            where = f"{archive}" + (f"!{inside}" if inside != "." else "!")
+            raise BundleError(str(exc).replace(str(roots[0]), where)) from None
+        if roots[0] != tmp:
+            staged = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+            staged.rmdir()
+            os.replace(roots[0], staged)
+            shutil.rmtree(tmp)
+            tmp = staged
+        _move_into_place(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

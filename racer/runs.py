@@ -1,0 +1,157 @@
+"""Run directories and their configuration (no torch: evaluation of bundles and the car use it).
+
+Run directory layout::
+
+    config.json            what was asked (track, car, reward, budget, hyperparameters, seed)
+    model_metadata.json    the car config (DeepRacer schema)
+    reward/<your file>.py  the reward file as trained, under its own name so errors name it
+                           (its sha256 is in config.json)
+    log.txt                reward-function prints and training messages
+    checkpoints/           last.zip (atomic, every checkpoint interval), best.zip, state.json
+    tensorboard/           SB3 scalars plus racer/* (progress, lap completion, episode length)
+    training-simtrace/     DeepRacer trace CSVs, one per PPO iteration
+    metrics/               training_metrics.json, evaluations.jsonl
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from racer.files import atomic_write_text
+from racer.garage import ModelMetadata, parse_metadata, save_metadata
+
+
+class TrainError(RuntimeError):
+    """A training request that cannot run, with the reason."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs; saved as config.json so `--resume` rebuilds the same run."""
+
+    reward: str
+    metadata: dict
+    track: str = "reinvent-like"
+    race: str = "time-trial"
+    seed: int = 0
+    envs: int = 4
+    steps: int | None = None
+    minutes: float | None = 10.0
+    hyper: dict = field(default_factory=dict)
+    eval_every: int = 5000
+    eval_starts: int = 5
+    eval_laps: int = 3
+    stop_when_lapping: bool = False
+    augment: bool = True
+    strict: bool = False
+    checkpoint_every: int = 2048
+    reverse: bool = False
+    train_threads: int = min(2, os.cpu_count() or 1)  # torch threads during PPO updates (1 while acting)
+
+    def car(self) -> ModelMetadata:
+        return parse_metadata(self.metadata, where="config.json metadata")
+
+
+@dataclass
+class RunState:
+    """Progress of a run across restarts (checkpoints/state.json)."""
+
+    steps: int = 0
+    wall_seconds: float = 0.0
+    best_score: list = field(default_factory=lambda: [-1.0, 0.0, 0.0])
+    best_steps: int = 0
+    lapping_at: dict | None = None  # {"steps", "wall_seconds"} of the first evaluation that lapped
+
+
+def _atomic_json(path: Path, data: dict) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2))
+
+
+def env_kwargs(cfg: TrainConfig, car: ModelMetadata) -> dict:
+    """The DeepRacerEnv arguments a run's car and config give (training and evaluation alike)."""
+    kw = dict(track=cfg.track, sensors=list(car.sensors), action_space=car.action_space, race=cfg.race,
+              reverse=cfg.reverse)
+    if car.lidar_config:
+        kw["lidar"] = car.lidar_config
+    return kw
+
+
+class Run:
+    """A run directory: creating it, reading it back, and its paths."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.checkpoints = self.path / "checkpoints"
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def reward_file(self) -> Path:
+        return self.path / "reward" / Path(self.load_config().reward).name
+
+    def create(self, cfg: TrainConfig, versions: dict) -> None:
+        if self.config_file.exists():
+            raise TrainError(f"{self.path} already holds a run; use `racer train --resume {self.path}` "
+                             f"or another --run-dir")
+        src = Path(cfg.reward)
+        if not src.is_file():
+            raise TrainError(f"--reward: no such file {src}")
+        for d in (self.checkpoints, self.path / "metrics", self.path / "training-simtrace", self.path / "reward"):
+            d.mkdir(parents=True, exist_ok=True)
+        copy = self.path / "reward" / src.name
+        shutil.copyfile(src, copy)
+        digest = hashlib.sha256(copy.read_bytes()).hexdigest()
+        save_metadata(cfg.car(), self.path / "model_metadata.json")
+        _atomic_json(self.config_file, {"config": asdict(cfg), "reward_sha256": digest,
+                                        "reward_source": str(src.resolve()),
+                                        "versions": versions})
+        self._link_latest()
+
+    def _link_latest(self) -> None:
+        """Point `<parent>/latest` at this run, so `racer evaluate runs/latest` finds the newest."""
+        latest = self.path.parent / "latest"
+        if latest.exists() and not latest.is_symlink():
+            return  # a real folder of that name (maybe this run): leave it alone
+        tmp = latest.with_name(".latest.tmp")
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(self.path.resolve(), target_is_directory=True)
+        os.replace(tmp, latest)
+
+    def load_config(self) -> TrainConfig:
+        if not self.config_file.exists():
+            raise TrainError(f"{self.path} is not a run directory (no config.json)")
+        return TrainConfig(**json.loads(self.config_file.read_text())["config"])
+
+    def load_state(self) -> RunState:
+        f = self.checkpoints / "state.json"
+        return RunState(**json.loads(f.read_text())) if f.exists() else RunState()
+
+    def save_state(self, state: RunState) -> None:
+        _atomic_json(self.checkpoints / "state.json", asdict(state))
+
+    def model_path(self, which: str = "best") -> Path:
+        """best.zip, or last.zip when no evaluation has kept a best yet."""
+        p = self.checkpoints / f"{which}.zip"
+        if not p.exists() and which == "best":
+            p = self.checkpoints / "last.zip"
+        if not p.exists():
+            raise TrainError(f"{self.path}: no checkpoint yet ({p.name} missing)")
+        return p
+
+
+def predict_batch(model) -> Callable[[list], list]:
+    """A batched deterministic policy over lists of Dict observations."""
+    def predict(obs_list: list) -> list:
+        batch = {k: np.stack([o[k] for o in obs_list]) for k in obs_list[0]}
+        actions, _ = model.predict(batch, deterministic=True)
+        return list(actions)
+    return predict
