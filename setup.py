@@ -4,6 +4,7 @@ from glob import glob
 from setuptools import find_packages, setup
 
 PACKAGE = "racer"
+NODES = ["camera_node", "lidar_node", "inference_node", "navigation_node", "control_node", "sim_bridge_node"]
 TRAIN = ["torch==2.13.0", "stable-baselines3>=2.3", "tensorboard"]
 CAR = ["openvino>=2024.0", "ros-rclpy", "ros-std-msgs", "ros-sensor-msgs", "ros-geometry-msgs",
        "ros-rmw-fastrtps-cpp"]
@@ -28,8 +29,9 @@ setup(
     extras_require={
         "train": TRAIN,
         "car": CAR,
-        "test": ["pytest>=7"] + TRAIN,
+        "test": ["pytest>=7"] + TRAIN + CAR,
     },
-    entry_points={"console_scripts": ["racer = racer.cli:main"]},
+    # `ros2 run racer <node>` (ament) and plain console scripts; `racer car up` runs them as modules.
+    entry_points={"console_scripts": ["racer = racer.cli:main"] + [f"{n} = car.nodes.{n}:main" for n in NODES]},
     zip_safe=False,
 )

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import random
+import socket
 from pathlib import Path
 
 
@@ -25,3 +26,12 @@ def safe_ros_env(base: dict | None = None, domain_id: int | None = None, log_dir
 def apply_safe_ros_env(domain_id: int | None = None, log_dir: str | Path | None = None) -> None:
     """Set the safe environment in this process, before rclpy.init()."""
     os.environ.update(safe_ros_env(domain_id=domain_id, log_dir=log_dir))
+
+
+def only_loopback() -> bool:
+    """This process's network namespace has no interface but loopback, so no DDS packet can
+    leave the machine (socket.if_nameindex asks the kernel about the CURRENT namespace)."""
+    try:
+        return [name for _, name in socket.if_nameindex()] == ["lo"]
+    except OSError:
+        return False

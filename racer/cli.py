@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from racer.commands.car import bench_car, car
 from racer.commands.garage import garage
 from racer.commands.model import bench_policy, export, import_
 from racer.commands.reward import reward
@@ -239,11 +240,13 @@ def tracks_show(track: str, plot_path: str | None) -> None:
         console.print(f"plot: {plot_path}")
 
 
+main.add_command(car)
 main.add_command(garage)
 main.add_command(reward)
 main.add_command(export)
 main.add_command(import_)
 bench.add_command(bench_policy)
+bench.add_command(bench_car)
 
 if __name__ == "__main__":
     main()

@@ -173,7 +173,9 @@ def scan_to_beams(ranges: np.ndarray, angle_min: float, angle_increment: float,
     r = np.asarray(ranges, dtype=np.float32)
     r = np.where(np.isfinite(r) & (r >= cfg.range_min) & (r <= cfg.range_max), r, cfg.range_max)
     n = len(r)
-    idx = np.rint(((cfg.beam_angles() - angle_min) % (2 * np.pi)) / angle_increment).astype(int) % n
+    d = (cfg.beam_angles() - angle_min) % (2 * np.pi)
+    d = np.where(d > 2 * np.pi - angle_increment / 2, d - 2 * np.pi, d)  # a hair before angle_min is sample 0
+    idx = np.rint(d / angle_increment).astype(int) % n
     return r[idx]
 
 

@@ -279,3 +279,20 @@ def test_ego_car_invisible_but_a_box_is_seen(make_env, stadium):
     assert changed.sum() > 500
     cols = np.flatnonzero(changed.any(axis=0))
     assert abs((cols[0] + cols[-1]) / 2 - 79.5) < 2  # straight ahead, centred
+
+
+def test_scan_to_beams_picks_the_nearest_sample_of_a_partial_float32_scan():
+    """A scan that starts exactly at the first beam, with angle_min rounded UP by float32 (as a
+    LaserScan message carries it): every beam still reads the sample at its own angle."""
+    from sim.observation import scan_to_beams
+    cfg = LidarConfig()
+    angles = cfg.beam_angles()
+    inc = np.float32(np.radians(1.0))
+    angle_min = np.float32(angles[0])
+    assert float(angle_min) > angles[0]  # the case under test: the first beam is a hair before angle_min
+    n = int(round((angles[-1] - angles[0]) / inc)) + 1
+    sample_angles = angle_min + inc * np.arange(n)
+    ranges = 0.2 + np.arange(n) * 0.01  # a distinct range per sample
+    beams = scan_to_beams(ranges, float(angle_min), float(inc), cfg)
+    picked = np.rint((beams - 0.2) / 0.01).astype(int)
+    assert np.all(np.abs(sample_angles[picked] - angles) <= inc / 2 + 1e-6)

@@ -102,21 +102,19 @@ def up(launch_file: str, model: str, duration: float | None, args: tuple[str, ..
     if "model" in launch_args:
         raise click.BadParameter("give the model with --model, not --arg model=...", param_hint="--arg")
     run = Path(run_dir or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-car").resolve()
+    launch_args["model"] = str(Path(model).resolve())
     try:
         declared = declared_args(launch_file)
+        if "run_dir" in declared and "run_dir" not in launch_args:
+            launch_args["run_dir"] = str(run)
+        nodes = parse_launch(launch_file, launch_args)  # a bad file or --arg fails before the model loads
     except LaunchError as exc:
         raise click.ClickException(str(exc)) from None
     policy = check_model(model)  # refuse before any node (or motor) starts
     sensors = list(policy.sensors)
-    launch_args["model"] = str(Path(model).resolve())
-    if "run_dir" in declared and "run_dir" not in launch_args:
-        launch_args["run_dir"] = str(run)
-    if "stereo" in declared and "stereo" not in launch_args:
+    if "stereo" in declared and "stereo" not in launch_args:  # the real car's cameras: as the model needs
         launch_args["stereo"] = "true" if "STEREO_CAMERAS" in sensors else "false"
-    try:
         nodes = parse_launch(launch_file, launch_args)
-    except LaunchError as exc:
-        raise click.ClickException(str(exc)) from None
 
     results = None
     for n in nodes:
@@ -162,3 +160,16 @@ def up(launch_file: str, model: str, duration: float | None, args: tuple[str, ..
             console.print(f"results: {results}")
     if failed is not None:
         raise click.ClickException(str(failed))
+
+
+@click.command("car")
+@click.argument("bundle", type=click.Path(exists=True, file_okay=False))
+@click.option("--seconds", default=10.0, show_default=True, type=click.FloatRange(2.0))
+@click.option("--track", default="oval", show_default=True)
+def bench_car(bundle: str, seconds: float, track: str) -> None:
+    """Sensor-to-PWM latency of the car's ROS 2 graph driving BUNDLE against the simulator."""
+    from racer.bench import bench_car_latency
+    check_model(bundle)
+    r = bench_car_latency(bundle, seconds=seconds, track=track)
+    console.print(f"{bundle}: sensor -> PWM p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms "
+                  f"({r['n']} sensor messages driven to PWM, {r['rate_hz']:.1f} Hz, {seconds:.0f} s on {track})")
