@@ -1,9 +1,10 @@
-"""Benchmarks: simulator throughput per sensor configuration."""
+"""Benchmarks: simulator and training throughput, policy and car-graph latency (figures, not tests)."""
 from __future__ import annotations
 
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -69,24 +70,49 @@ TRAIN_CONFIGS = {
 }
 
 
-def bench_train(sensors: list[str], network: str, steps: int = 4096, track: str = "reinvent-like") -> EnvBench:
-    """Training throughput (env steps/s, learning included) of `racer train` in a scratch run."""
-    import tempfile
-    from pathlib import Path
-
+def scratch_config(sensors: list[str], network: str, steps: int, track: str = "reinvent-like"):
+    """A `racer train` config for benchmarks: the bundled reward, no evaluations."""
     from racer.garage import metadata_to_dict, parse_metadata
     from racer.runs import TrainConfig
-    from racer.train import train
 
     reward = Path(__file__).resolve().parent.parent / "reward_functions" / "center_and_progress.py"
     metadata = metadata_to_dict(parse_metadata({"sensor": sensors, "neural_network": network}, where="bench"))
+    return TrainConfig(reward=str(reward), metadata=metadata, track=track, steps=steps, minutes=None,
+                       eval_every=10**9, checkpoint_every=steps)
+
+
+def bench_train(sensors: list[str], network: str, steps: int = 4096, track: str = "reinvent-like") -> EnvBench:
+    """Training throughput (env steps/s, learning included) of `racer train` in a scratch run."""
+    import tempfile
+    from racer.train import train
+
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = TrainConfig(reward=str(reward), metadata=metadata, track=track, steps=steps, minutes=None,
-                          eval_every=10**9, checkpoint_every=10**9)
         t0 = time.perf_counter()
-        _, state, _ = train(Path(tmp) / "run", cfg)
+        _, state, _ = train(Path(tmp) / "run", scratch_config(sensors, network, steps, track))
         seconds = time.perf_counter() - t0
     return EnvBench(state.steps, seconds, 0)
+
+
+_STEREO_LIDAR = ["STEREO_CAMERAS", "LIDAR"]
+REFERENCE_POLICIES = {  # the car's latency targets are stated for the first
+    "stereo + LIDAR, shallow CNN, FP32": (_STEREO_LIDAR, "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW", "FP32"),
+    "stereo + LIDAR, shallow CNN, INT8W": (_STEREO_LIDAR, "DEEP_CONVOLUTIONAL_NETWORK_SHALLOW", "INT8W"),
+    "stereo + LIDAR, pooled CNN, FP32": (_STEREO_LIDAR, "RACER_POOLED_SHALLOW", "FP32"),
+}
+
+
+def reference_bundle(sensors: list[str], network: str, precision: str, out_dir) -> Path:
+    """Train `network` for one short rollout (once per network under `out_dir`) and export it at
+    `precision`: a real bundle of the right shape for timing (latency does not depend on how well
+    the weights drive)."""
+    from racer.export import export_run
+    from racer.runs import Run
+    from racer.train import train
+
+    run_dir = Path(out_dir) / f"run-{'-'.join(sensors)}-{network}"
+    run = Run(run_dir) if run_dir.is_dir() else train(run_dir, scratch_config(sensors, network, 1024, "oval"))[0]
+    return export_run(run.path, Path(out_dir) / f"bundle-{run_dir.name[4:]}-{precision}", precision=precision,
+                      samples=32)
 
 
 def bench_policy_latency(bundle_dir, n: int = 2000, seed: int = 0) -> dict:
@@ -137,16 +163,14 @@ def bench_car_latency(bundle_dir, seconds: float = 10.0, track: str = "oval", ma
     import random
     import tempfile
     import threading
-    from pathlib import Path
-
     from car import topics as T
     from car.launcher import parse_launch, start
+    from car.nodes.common import make_executor
     from car.rosenv import apply_safe_ros_env
 
     domain = random.randint(1, 101)
     apply_safe_ros_env(domain_id=domain)
     import rclpy
-    from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
     from rclpy.qos import QoSProfile
     from sensor_msgs.msg import Image, JointState, LaserScan
@@ -180,7 +204,7 @@ def bench_car_latency(bundle_dir, seconds: float = 10.0, track: str = "oval", ma
             node.create_subscription(Image, topic, on_sensor, qos)
         node.create_subscription(LaserScan, T.SCAN, on_sensor, qos)
         node.create_subscription(JointState, T.SERVO_PWM, on_pwm, qos)
-        executor = SingleThreadedExecutor(context=ctx)
+        executor = make_executor(ctx)  # as the nodes spin
         executor.add_node(node)
         spin = threading.Thread(target=lambda: _spin_until_shutdown(executor, ctx), daemon=True)
         spin.start()

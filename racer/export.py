@@ -30,9 +30,15 @@ from sim.observation import CAMERA_SENSORS, CONTRACT_VERSION
 
 RACER_VERSION = "0.1.0"
 CHECKPOINT_FILE = "checkpoint.zip"
-TIE = 1e-4  # discrete: top-2 torch probabilities closer than this are a tie (either argmax is right)
-TOLERANCE = {"FP32": 1e-3, "FP16": 2e-2}  # continuous: max abs difference of the Gaussian mean
-FP16_TIE = 1e-3  # FP16 weights move probabilities by ~1e-5..1e-4 (measured): closer actions are a tie there
+# FP32: as trained.  FP16: weights stored as FP16.  INT8W: the large fully connected layers' weights
+# as int8 with one f32 scale per output (4x fewer bytes to stream per call: the DeepRacer CNNs'
+# 11264x512 layer is 23 MB in f32); activations and arithmetic stay f32 in all three.
+PRECISIONS = ("FP32", "FP16", "INT8W")
+INT8_MIN_WEIGHTS = 65536  # MatMul weights with fewer elements stay f32
+# discrete: top-2 torch probabilities closer than this are a tie (either argmax is right); reduced
+# weight precision moves probabilities by ~1e-5..1e-4 (FP16) and ~5e-4 (INT8W, measured), so ties are wider
+TIE = {"FP32": 1e-4, "FP16": 1e-3, "INT8W": 2e-3}
+TOLERANCE = {"FP32": 1e-3, "FP16": 2e-2, "INT8W": 2e-2}  # continuous: max abs difference of the Gaussian mean
 PARITY_STARTS = 4  # start points the sample observations are recorded from
 
 
@@ -119,7 +125,7 @@ def compare(ref: np.ndarray, ir: np.ndarray, discrete: bool, precision: str) -> 
     diff = np.abs(ref - ir).max(axis=1)
     if discrete:
         top2 = np.sort(ref, axis=1)[:, -2:] if ref.shape[1] > 1 else np.concatenate([ref * 0, ref], axis=1)
-        tie = (top2[:, 1] - top2[:, 0]) < (TIE if precision == "FP32" else FP16_TIE)
+        tie = (top2[:, 1] - top2[:, 0]) < TIE[precision]
         bad = (np.argmax(ref, axis=1) != np.argmax(ir, axis=1)) & ~tie
         ties = int(tie.sum())
     else:
@@ -130,7 +136,32 @@ def compare(ref: np.ndarray, ir: np.ndarray, discrete: bool, precision: str) -> 
     return parity, worst
 
 
-def _convert(module, shapes: dict[str, list[int]], path: Path, fp16: bool) -> None:
+def compress_int8(model, min_weights: int = INT8_MIN_WEIGHTS) -> int:
+    """Replace each MatMul's constant 2-D weight of >= `min_weights` elements by int8 values times a
+    per-output-channel f32 scale (symmetric, max |w| -> 127), in place; returns how many.  OpenVINO's
+    CPU plugin keeps such weights compressed and decompresses them inside the f32 kernel."""
+    from openvino import opset13 as ops
+    done = 0
+    for node in model.get_ordered_ops():
+        if node.get_type_name() != "MatMul":
+            continue
+        const = node.input_value(1).get_node()
+        if const.get_type_name() != "Constant":
+            continue
+        w = np.asarray(const.get_data(), dtype=np.float32)
+        if w.ndim != 2 or w.size < min_weights:
+            continue
+        reduce_axis = 1 if node.get_attributes()["transpose_b"] else 0  # the input dimension
+        scale = np.abs(w).max(axis=reduce_axis, keepdims=True) / 127.0
+        scale[scale == 0] = 1.0
+        q = np.clip(np.rint(w / scale), -127, 127).astype(np.int8)
+        weights = ops.multiply(ops.convert(ops.constant(q), "f32"), ops.constant(scale.astype(np.float32)))
+        node.input(1).replace_source_output(weights.output(0))
+        done += 1
+    return done
+
+
+def _convert(module, shapes: dict[str, list[int]], path: Path, precision: str) -> None:
     import openvino as ov
     import torch
     names = list(shapes)
@@ -145,7 +176,10 @@ def _convert(module, shapes: dict[str, list[int]], path: Path, fp16: bool) -> No
         port.get_tensor().set_names({name})
         port.get_node().set_friendly_name(name)
     model.outputs[0].get_tensor().set_names({OUTPUT_NAME})
-    ov.save_model(model, str(path), compress_to_fp16=fp16)
+    if precision == "INT8W" and compress_int8(model) == 0:
+        raise ExportError("INT8W: the policy has no fully connected layer large enough to compress "
+                          f"(>= {INT8_MIN_WEIGHTS} weights); export it as FP32")
+    ov.save_model(model, str(path), compress_to_fp16=precision == "FP16")
 
 
 def _versions() -> dict:
@@ -157,9 +191,10 @@ def _versions() -> dict:
             "python": platform.python_version()}
 
 
-def export_run(run_dir: str | Path, out_dir: str | Path, fp16: bool = False, samples: int = 300,
+def export_run(run_dir: str | Path, out_dir: str | Path, precision: str = "FP32", samples: int = 300,
                overwrite: bool = False) -> Path:
-    """Export the run's best checkpoint to the bundle directory `out_dir`, verified; returns it."""
+    """Export the run's best checkpoint to the bundle directory `out_dir` at `precision` (one of
+    PRECISIONS), verified against the torch policy; returns it."""
     import torch
     from stable_baselines3 import PPO
 
@@ -185,12 +220,13 @@ def export_run(run_dir: str | Path, out_dir: str | Path, fp16: bool = False, sam
     discrete = car.action_space_type == "discrete"
     suite_shapes = observation_shapes(SensorSuite(tuple(car.sensors), lidar=_lidar(car)))
     shapes = {name: [-1, *suite_shapes[name][0]] for name in car.sensors}
-    precision = "FP16" if fp16 else "FP32"
+    if precision not in PRECISIONS:
+        raise ExportError(f"precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        _convert(policy_module(policy, tuple(car.sensors), discrete), shapes, tmp / MODEL_XML, fp16)
+        _convert(policy_module(policy, tuple(car.sensors), discrete), shapes, tmp / MODEL_XML, precision)
         shutil.copyfile(run.path / "model_metadata.json", tmp / "model_metadata.json")
         shutil.copyfile(ckpt, tmp / CHECKPOINT_FILE)
         track = cfg.track

@@ -138,8 +138,8 @@ def bridge(request, tmp_path_factory):
     stereo = "STEREO_CAMERAS" in sensors
     probe = Probe({**{t: Image for t in T.camera_topics(stereo)}, T.SCAN: LaserScan, T.SIM_STATUS: String}, domain)
     try:
-        probe.wait_for(lambda: all(len(probe.get(t)) >= 3 for t in (*T.camera_topics(stereo), T.SCAN)),
-                       30.0, "the bridge's first frames and scans", launch)
+        probe.wait_for(lambda: all(len(probe.get(t)) >= 3 for t in (*T.camera_topics(stereo), T.SCAN))
+                       and probe.get(T.SIM_STATUS), 30.0, "the bridge's first frames, scans and status", launch)
         yield {"sensors": sensors, "stereo": stereo, "probe": probe, "launch": launch, "run": run}
     finally:
         probe.close()
@@ -333,7 +333,10 @@ def test_killing_inference_stops_the_car(tmp_path):
         gap = first_neutral - last_cmd
         print(f"watchdog: neutral PWM {gap * 1000:.0f} ms after the last command "
               f"({(first_neutral - killed) * 1000:.0f} ms after SIGKILL)")
-        assert gap <= 2 * PERIOD + 0.1
+        # the deadline is two control periods after the last command, which came before the kill;
+        # 30 ms allows for DDS delivery to this probe on a loaded machine
+        assert gap <= 2 * PERIOD + 0.03
+        assert first_neutral - killed <= 2 * PERIOD + 0.03
         assert all(abs(pwm_throttle(m) - neutral) <= 1 for m in after)  # and it stays neutral
         probe.wait_for(lambda: (s := status_of(probe)) and s["speed"] == 0.0, 2.0, "the sim car standing")
     finally:

@@ -104,7 +104,7 @@ def test_ir_equals_torch_on_fresh_observations(disc_run, disc_bundle):
 
 def test_continuous_and_fp16_exports(cont_run, disc_run, tmp_path):
     fp32 = export_run(cont_run.path, tmp_path / "cont32", samples=60)
-    fp16 = export_run(cont_run.path, tmp_path / "cont16", fp16=True, samples=60)
+    fp16 = export_run(cont_run.path, tmp_path / "cont16", precision="FP16", samples=60)
     b16 = json.loads((fp16 / "bundle.json").read_text())
     assert b16["precision"] == "FP16" and b16["parity"]["mismatches"] == 0
     assert b16["inputs"] == {"FRONT_FACING_CAMERA": [-1, 120, 160, 1]}
@@ -116,8 +116,45 @@ def test_continuous_and_fp16_exports(cont_run, disc_run, tmp_path):
     assert a.shape == (2,) and np.all(np.abs(a) <= 1.0)
     steer, speed = policy.command(obs)
     assert -30.0 <= steer <= 30.0 and 0.5 <= speed <= 1.0
-    d16 = export_run(disc_run.path, tmp_path / "disc16", fp16=True, samples=60)
+    d16 = export_run(disc_run.path, tmp_path / "disc16", precision="FP16", samples=60)
     assert json.loads((d16 / "bundle.json").read_text())["parity"]["mismatches"] == 0
+
+
+def test_compress_int8_keeps_each_output_within_its_rounding_bound():
+    """int8 weights with a per-output scale: |y - x W^T| <= scale_j / 2 * sum|x| for every output j;
+    small MatMuls are left alone."""
+    import openvino as ov
+    from openvino import opset13 as ops
+
+    from racer.export import compress_int8
+    rng = np.random.default_rng(0)
+    big, small = rng.normal(size=(300, 400)).astype(np.float32), rng.normal(size=(8, 300)).astype(np.float32)
+    big[7] *= 50.0  # one loud output channel must not coarsen the others
+    x = ops.parameter([1, 400], np.float32)
+    y = ops.matmul(ops.matmul(x, ops.constant(big), False, True), ops.constant(small), False, True)
+    model = ov.Model([ops.matmul(x, ops.constant(big), False, True), y], [x])
+    assert compress_int8(model) == 2  # the big weight feeds both MatMuls; `small` has 2,400 elements
+    assert sum(n.get_type_name() == "Constant" and n.get_output_element_type(0) == ov.Type.i8
+               for n in model.get_ordered_ops()) == 2
+    xs = rng.normal(size=(1, 400)).astype(np.float32)
+    got = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})({0: xs})[0][0]
+    want = xs[0] @ big.T
+    bound = np.abs(big).max(axis=1) / 127 / 2 * np.abs(xs).sum() + 1e-4
+    assert np.all(np.abs(got - want) <= bound)
+    assert np.abs(got - want).max() > 0  # it did quantize
+
+
+def test_int8_weights_export_is_verified_smaller_and_loads(disc_run, disc_bundle, tmp_path):
+    cli = click.Group(commands=[export_cmd])
+    r = CliRunner().invoke(cli, ["export", str(disc_run.path), "--out", str(tmp_path / "i8"), "--int8-weights",
+                                 "--samples", "100"])
+    assert r.exit_code == 0, r.output
+    b = json.loads((tmp_path / "i8" / "bundle.json").read_text())
+    assert b["precision"] == "INT8W" and b["parity"]["mismatches"] == 0 and b["parity"]["samples"] == 100
+    assert (tmp_path / "i8" / "model.bin").stat().st_size < 0.5 * (disc_bundle / "model.bin").stat().st_size
+    fp32, int8 = BundlePolicy.load(disc_bundle), BundlePolicy.load(tmp_path / "i8")
+    obs = {"FRONT_FACING_CAMERA": np.full((120, 160, 1), 90, np.uint8), "LIDAR": np.full(64, 0.5, np.float32)}
+    np.testing.assert_allclose(int8.outputs(obs), fp32.outputs(obs), atol=2e-2)
 
 
 def _copy(bundle: Path, tmp_path: Path) -> Path:

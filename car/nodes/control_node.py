@@ -4,8 +4,10 @@
 - Each command: clipped (throttle to +-max_throttle), mapped through the calibration, written to
   the PWM channels, and published on SERVO_PWM (names steering, throttle; positions = ns;
   header.stamp = the command's stamp).
-- WATCHDOG: when no fresh command arrived within WATCHDOG_PERIODS / CONTROL_HZ s (2/15 s), the
-  outputs go neutral (and SERVO_PWM says so) until the next command.
+- WATCHDOG: a deadline timer, restarted by every command, fires WATCHDOG_PERIODS / CONTROL_HZ s
+  (2/15 s) after the newest one: the outputs go neutral (and SERVO_PWM says so) until the next
+  command.  So a dead inference node stops the car at most two control periods after its last
+  command, however the death falls between commands.
 
 Parameters: calibration_file ('' = DeepRacer defaults), pwm_root ('' = /sys/class/pwm; any
 other directory holds a FAKE sysfs PWM tree, created if missing: nothing drives hardware),
@@ -34,7 +36,6 @@ PARAMS = [
     Param("max_throttle", 1.0, "throttle commands are clipped to +-max_throttle", in_range(0.0, 1.0), dynamic=True),
 ]
 WATCHDOG_TIMEOUT = T.WATCHDOG_PERIODS / T.CONTROL_HZ  # s
-WATCHDOG_HZ = 4 * T.CONTROL_HZ
 ERROR_LOG_PERIOD = 2.0
 
 
@@ -59,7 +60,8 @@ class ControlNode(Node):
         self._last_error_log = -1e9
         self.neutral("start")
         self.sub = self.create_subscription(TwistStamped, T.SERVO_CMD, self._on_command, T.COMMAND_QOS)
-        self.watchdog = self.create_timer(1.0 / WATCHDOG_HZ, self._watchdog)
+        self.watchdog = self.create_timer(WATCHDOG_TIMEOUT, self._watchdog)
+        self.watchdog.cancel()  # armed by the first command
         on_params(self, PARAMS, self._apply)
         c = self.cal
         self.get_logger().info(
@@ -120,17 +122,17 @@ class ControlNode(Node):
         steering = max(-1.0, min(1.0, steering))
         throttle = max(-self.max_throttle, min(self.max_throttle, throttle))
         self.last_command = time.monotonic()
-        if self.timed_out:
-            self.timed_out = False
+        self.watchdog.reset()  # (re)arms the deadline: WATCHDOG_TIMEOUT from now
+        self.timed_out = False
         self.output(steering, throttle, msg.header.stamp)
 
     def _watchdog(self) -> None:
+        self.watchdog.cancel()  # one shot; the next command re-arms it
         if self.timed_out or self.last_command is None:
             return
         silent = time.monotonic() - self.last_command
-        if silent > WATCHDOG_TIMEOUT:
-            self.neutral("watchdog")
-            self.get_logger().warning(f"watchdog: no command for {1000 * silent:.0f} ms: neutral")
+        self.neutral("watchdog")
+        self.get_logger().warning(f"watchdog: no command for {1000 * silent:.0f} ms: neutral")
 
     def shutdown(self) -> None:
         try:

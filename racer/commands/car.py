@@ -163,13 +163,32 @@ def up(launch_file: str, model: str, duration: float | None, args: tuple[str, ..
 
 
 @click.command("car")
-@click.argument("bundle", type=click.Path(exists=True, file_okay=False))
-@click.option("--seconds", default=10.0, show_default=True, type=click.FloatRange(2.0))
+@click.argument("bundle", required=False, type=click.Path(exists=True, file_okay=False))
+@click.option("--seconds", default=10.0, show_default=True, type=click.FloatRange(2.0),
+              help="How long to measure the running graph.")
 @click.option("--track", default="oval", show_default=True)
-def bench_car(bundle: str, seconds: float, track: str) -> None:
-    """Sensor-to-PWM latency of the car's ROS 2 graph driving BUNDLE against the simulator."""
-    from racer.bench import bench_car_latency
-    check_model(bundle)
-    r = bench_car_latency(bundle, seconds=seconds, track=track)
-    console.print(f"{bundle}: sensor -> PWM p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms "
-                  f"({r['n']} sensor messages driven to PWM, {r['rate_hz']:.1f} Hz, {seconds:.0f} s on {track})")
+@click.option("-n", "n", default=2000, show_default=True, type=click.IntRange(100), help="Policy calls to time.")
+def bench_car(bundle: str | None, seconds: float, track: str, n: int) -> None:
+    """Policy latency (p50/p99, one core) of the stereo + LIDAR reference networks (FP32, and with
+    --int8-weights) and of BUNDLE, then the sensor message -> PWM command latency through the car's
+    ROS 2 graph driving BUNDLE (default: the stereo + LIDAR shallow FP32 reference) against the simulator.  Run it where DDS may only use
+    loopback (e.g. `unshare -rn sh -c 'ip link set lo up && racer bench car'`)."""
+    import tempfile
+
+    from racer.bench import REFERENCE_POLICIES, bench_car_latency, bench_policy_latency, reference_bundle
+    with tempfile.TemporaryDirectory(prefix="racer-bench-car-") as tmp:
+        policies = {}
+        for name, (sensors, network, precision) in REFERENCE_POLICIES.items():
+            console.print(f"building the {name} reference bundle ...")
+            policies[name] = reference_bundle(sensors, network, precision, tmp)
+        if bundle:
+            check_model(bundle)
+            policies[bundle] = Path(bundle)
+        for name, path in policies.items():
+            r = bench_policy_latency(path, n=n)
+            console.print(f"policy {name}: p50 {r['p50_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms ({n} calls, one core)")
+        driven = bundle or policies[next(iter(REFERENCE_POLICIES))]
+        r = bench_car_latency(driven, seconds=seconds, track=track)
+        console.print(f"graph: sensor -> PWM p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms "
+                      f"({r['n']} sensor messages to PWM, {r['rate_hz']:.1f} Hz, {seconds:.0f} s on {track}, "
+                      f"model {driven})", soft_wrap=True)
