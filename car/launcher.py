@@ -40,8 +40,6 @@ PKG = "racer"
 NODE_MODULE = "car.nodes.{exec}"
 ARG_KEYS = {"name", "default", "description"}
 NODE_KEYS = {"pkg", "exec", "name", "namespace", "param", "remap", "ros_args", "args", "output"}
-PARAM_KEYS = {"name", "value"}
-REMAP_KEYS = {"from", "to"}
 _VAR = re.compile(r"\$\(\s*var\s+([A-Za-z_][A-Za-z0-9_]*)\s*\)")
 _SUBST = re.compile(r"\$\(([^)]*)\)")
 
@@ -132,6 +130,21 @@ def _subst(value, variables: dict, where: str):
         return str(variables[name])
 
     return _SUBST.sub(one, value)
+
+
+def _pairs(body: dict, what: str, pair: tuple[str, str], where: str) -> list[tuple]:
+    """A node's `param` or `remap` list: each item a mapping with exactly the two `pair` keys."""
+    items = body.get(what, []) or []
+    if not isinstance(items, list):
+        raise LaunchError(f"{where}: '{what}' must be a list of {{{', '.join(pair)}}}")
+    out = []
+    for j, item in enumerate(items):
+        iw = f"{where} {what}[{j}]"
+        _keys(item, set(pair), what, iw)
+        if any(k not in item for k in pair):
+            raise LaunchError(f"{iw}: {what} needs '{pair[0]}' and '{pair[1]}'")
+        out.append((item[pair[0]], item[pair[1]]))
+    return out
 
 
 def _keys(item, allowed: set, what: str, where: str) -> dict:
@@ -227,26 +240,11 @@ def _node(body, variables: dict, where: str) -> NodeSpec:
         raise LaunchError(f"{where}: exec {exe!r} is not a node executable name")
     name = s(body.get("name", exe), "name")
     params: dict = {}
-    plist = body.get("param", []) or []
-    if not isinstance(plist, list):
-        raise LaunchError(f"{where}: node {name}: 'param' must be a list of {{name, value}}")
-    for j, prm in enumerate(plist):
-        pw = f"{where} node {name} param[{j}]"
-        _keys(prm, PARAM_KEYS, "param", pw)
-        if "name" not in prm or "value" not in prm:
-            raise LaunchError(f"{pw}: param needs 'name' and 'value'")
-        value = s(prm["value"], f"param {prm['name']}")
-        params[str(prm["name"])] = [infer_type(v) for v in value] if isinstance(value, list) else infer_type(value)
-    remaps = []
-    rlist = body.get("remap", []) or []
-    if not isinstance(rlist, list):
-        raise LaunchError(f"{where}: node {name}: 'remap' must be a list of {{from, to}}")
-    for j, rm in enumerate(rlist):
-        rw = f"{where} node {name} remap[{j}]"
-        _keys(rm, REMAP_KEYS, "remap", rw)
-        if "from" not in rm or "to" not in rm:
-            raise LaunchError(f"{rw}: remap needs 'from' and 'to'")
-        remaps.append((s(rm["from"], "remap"), s(rm["to"], "remap")))
+    for key, value in _pairs(body, "param", ("name", "value"), f"{where} node {name}"):
+        value = s(value, f"param {key}")
+        params[str(key)] = [infer_type(v) for v in value] if isinstance(value, list) else infer_type(value)
+    remaps = [(s(a, "remap"), s(b, "remap"))
+              for a, b in _pairs(body, "remap", ("from", "to"), f"{where} node {name}")]
     ros_args = shlex.split(s(str(body.get("ros_args", "")), "ros_args"))
     extra = shlex.split(s(str(body.get("args", "")), "args"))
     return NodeSpec(pkg, exe, name, params, remaps, ros_args, extra, s(body.get("namespace", ""), "namespace"))

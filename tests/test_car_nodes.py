@@ -4,7 +4,7 @@ Nodes run IN-PROCESS, each test with its own rclpy context and executor thread (
 refusal and the signal tests start subprocesses).  They start ROS 2 nodes, so they run only
 inside a private network namespace with nothing but loopback (no DDS traffic can leave):
 
-    unshare -n sh -c 'ip link set lo up && python -m pytest -q tests/test_car_nodes.py'
+    unshare -rn sh -c 'ip link set lo up && python -m pytest -q tests/test_car_nodes.py'
 """
 from __future__ import annotations
 
@@ -23,13 +23,10 @@ import numpy as np
 import pytest
 
 
-from car.rosenv import only_loopback
+from ros_guard import require_private_network
 
-if not only_loopback():
-    pytest.skip("starts ROS 2 nodes: run inside a private network namespace with only loopback "
-                "(unshare -n sh -c 'ip link set lo up && python -m pytest tests/test_car_nodes.py')",
-                allow_module_level=True)
-rclpy = pytest.importorskip("rclpy", reason="rclpy (the car extra) is not installed")
+require_private_network(__file__)
+import rclpy  # noqa: E402
 
 from builtin_interfaces.msg import Time  # noqa: E402
 from geometry_msgs.msg import TwistStamped  # noqa: E402

@@ -3,7 +3,7 @@
 These tests start ROS 2 nodes, so they run only inside a private network namespace with
 nothing but loopback (no DDS traffic can leave the machine):
 
-    unshare -n sh -c 'ip link set lo up && python -m pytest -q tests/test_car_sim.py'
+    unshare -rn sh -c 'ip link set lo up && python -m pytest -q tests/test_car_sim.py'
 """
 from __future__ import annotations
 
@@ -21,13 +21,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from car.rosenv import only_loopback
+from ros_guard import require_private_network
 
-if not only_loopback():
-    pytest.skip("starts ROS 2 nodes: run inside a private network namespace with only loopback "
-                "(unshare -n sh -c 'ip link set lo up && python -m pytest tests/test_car_sim.py')",
-                allow_module_level=True)
-rclpy = pytest.importorskip("rclpy", reason="rclpy (the car extra) is not installed")
+require_private_network(__file__)
+import rclpy  # noqa: E402
 
 from car import topics as T  # noqa: E402
 from car.launcher import NodeSpec, parse_launch, start  # noqa: E402
