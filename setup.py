@@ -5,6 +5,7 @@ from setuptools import find_packages, setup
 
 PACKAGE = "racer"
 NODES = ["camera_node", "lidar_node", "inference_node", "navigation_node", "control_node", "sim_bridge_node"]
+EXAMPLES = [f for f in glob("racer/reward_functions/*.py") if not f.endswith("__init__.py")]
 TRAIN = ["torch==2.13.0", "stable-baselines3>=2.3", "tensorboard"]
 CAR = ["openvino>=2024.0", "ros-rclpy", "ros-std-msgs", "ros-sensor-msgs", "ros-geometry-msgs",
        "ros-rmw-fastrtps-cpp"]
@@ -14,12 +15,14 @@ setup(
     version="0.1.0",
     description="An open, local replacement for the AWS DeepRacer experience",
     packages=find_packages(include=["sim", "sim.*", "racer", "racer.*", "car", "car.*"]),
-    package_data={"sim": ["tracks/*.npy"]},
-    data_files=[
+    # found through the packages (importlib.resources): the tracks, the launch files; the example
+    # reward functions are the modules of racer.reward_functions
+    package_data={"sim": ["tracks/*.npy"], "car": ["launch/*.launch.yaml"]},
+    data_files=[  # ament's share dir, for `ros2 launch racer car.launch.yaml` where ROS 2 is installed
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
-        (f"share/{PACKAGE}/launch", glob("launch/*.yaml")),
-        (f"share/{PACKAGE}/reward_functions", glob("reward_functions/*.py")),
+        (f"share/{PACKAGE}/launch", glob("car/launch/*.launch.yaml")),
+        (f"share/{PACKAGE}/reward_functions", EXAMPLES),
     ],
     python_requires=">=3.10",
     install_requires=[
@@ -29,7 +32,7 @@ setup(
     extras_require={
         "train": TRAIN,
         "car": CAR,
-        "test": ["pytest>=7"] + TRAIN + CAR,
+        "test": ["pytest>=7", "grimp>=3.4", "ruff>=0.6"] + TRAIN + CAR,
     },
     # `ros2 run racer <node>` (ament) and plain console scripts; `racer car up` runs them as modules.
     entry_points={"console_scripts": ["racer = racer.cli:main"] + [f"{n} = car.nodes.{n}:main" for n in NODES]},

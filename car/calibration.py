@@ -19,6 +19,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from racer.bundle.files import atomic_write_text, read_json
+
 PULSE_MIN_NS, PULSE_MAX_NS = 500_000, 2_500_000  # what any hobby servo or ESC accepts
 CHANNELS = ("steering", "throttle")
 KEYS = ("min_ns", "mid_ns", "max_ns", "polarity")
@@ -41,10 +43,6 @@ class Channel:
         reason = channel_problem(asdict(self))
         if reason:
             raise CalibrationError(reason)
-
-    @property
-    def neutral_ns(self) -> int:
-        return self.mid_ns
 
     def to_pulse(self, value: float) -> int:
         """A command in [-1, 1] (clipped; NaN = neutral) -> pulse width in ns."""
@@ -107,7 +105,7 @@ class Calibration:
         return {"steering": asdict(self.steering), "throttle": asdict(self.throttle)}
 
     @classmethod
-    def from_dict(cls, data, where: str = "calibration") -> "Calibration":
+    def from_dict(cls, data, where: str = "calibration") -> Calibration:
         """Validate a calibration mapping; errors start with `where` (the file) and name the key."""
         if not isinstance(data, dict):
             raise CalibrationError(f"{where}: expected an object with 'steering' and 'throttle', "
@@ -125,7 +123,7 @@ class Calibration:
         return cls(**channels)
 
     @classmethod
-    def load(cls, path: str | Path) -> "Calibration":
+    def load(cls, path: str | Path) -> Calibration:
         return load(path)
 
     def save(self, path: str | Path) -> None:
@@ -152,21 +150,9 @@ def _channel(body, default: Channel, where: str) -> Channel:
 
 def load(path: str | Path) -> Calibration:
     """Read and validate a calibration file; CalibrationError names the file and the key."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CalibrationError(f"{path}: no such calibration file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CalibrationError(f"{path}: cannot read ({exc})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CalibrationError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-    return Calibration.from_dict(data, str(path))
+    return Calibration.from_dict(read_json(path, CalibrationError, "calibration file"), str(path))
 
 
 def save(cal: Calibration, path: str | Path) -> None:
     """Write a calibration file atomically."""
-    from racer.files import atomic_write_text
     atomic_write_text(path, json.dumps(cal.to_dict(), indent=2) + "\n")

@@ -20,9 +20,9 @@ environment of car.rosenv, and one shared domain id.
 """
 from __future__ import annotations
 
+import importlib.resources
 import importlib.util
 import json
-import os
 import re
 import shlex
 import signal
@@ -156,6 +156,26 @@ def _keys(item, allowed: set, what: str, where: str) -> dict:
     return item
 
 
+def packaged_launch_files() -> dict[str, Path]:
+    """The launch files shipped in the package (car/launch): file name -> path."""
+    folder = Path(str(importlib.resources.files("car") / "launch"))
+    return {p.name: p for p in sorted(folder.glob("*.launch.yaml"))}
+
+
+def find_launch_file(name: str | Path) -> Path:
+    """A launch file: `name` itself when that file exists, else the packaged launch file of that name
+    (`car_sim.launch.yaml`, or just `car_sim`); LaunchError lists the packaged ones."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    packaged = packaged_launch_files()
+    for candidate in (path.name, f"{path.name}.launch.yaml"):
+        if path.parent == Path(".") and candidate in packaged:
+            return packaged[candidate]
+    raise LaunchError(f"{name}: no such launch file, nor a packaged one of that name "
+                      f"(packaged: {', '.join(packaged)})")
+
+
 def declared_args(path: str | Path) -> dict[str, str | None]:
     """The launch file's arguments and their defaults (unsubstituted; None = required)."""
     return {a["name"]: a.get("default") for a in _entries(Path(path), "arg")}
@@ -251,10 +271,6 @@ def _node(body, variables: dict, where: str) -> NodeSpec:
 
 
 # ---- running ----------------------------------------------------------------------------------
-def _repo_root() -> Path:
-    return Path(__file__).resolve().parent.parent
-
-
 @dataclass
 class Proc:
     spec: NodeSpec
@@ -280,9 +296,8 @@ class Launch:
     def __init__(self, procs: list[Proc], run_dir: Path, env: dict):
         self.procs, self.run_dir, self.env = procs, run_dir, env
         self.domain_id = int(env["ROS_DOMAIN_ID"])
-        self.stopping = False
 
-    def __enter__(self) -> "Launch":
+    def __enter__(self) -> Launch:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -317,7 +332,6 @@ class Launch:
 
     def stop(self, timeout: float = 5.0) -> dict[str, int | None]:
         """SIGINT every node, then SIGTERM and SIGKILL the ones that outlive `timeout`; exit codes."""
-        self.stopping = True
         for sig, wait in ((signal.SIGINT, timeout), (signal.SIGTERM, 2.0), (signal.SIGKILL, 2.0)):
             alive = [p for p in self.procs if p.popen.poll() is None]
             if not alive:
@@ -348,8 +362,6 @@ def start(nodes: list[NodeSpec], run_dir: str | Path, domain_id: int | None = No
     if missing:
         raise LaunchError(f"node executable {missing[0]!r}: no module {NODE_MODULE.format(exec=missing[0])}")
     env = safe_ros_env(domain_id=domain_id, log_dir=run_dir / "ros-logs")
-    root = str(_repo_root())
-    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     env.setdefault("PYTHONUNBUFFERED", "1")
     procs: list[Proc] = []
     try:

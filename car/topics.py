@@ -28,6 +28,23 @@ CONTROL_HZ = 15.0  # one command per camera frame
 WATCHDOG_PERIODS = 2  # control stops the car when no fresh command came within this many periods
 
 
+def graph_topics(execs: set[str], sensors: list[str]) -> list[tuple[str, str]]:
+    """The topics (name, type) a graph of these node executables uses for a car with `sensors`."""
+    sim = "sim_bridge_node" in execs
+    out = []
+    if sim or "camera_node" in execs:
+        out += [(t, "sensor_msgs/msg/Image") for t in camera_topics("STEREO_CAMERAS" in sensors)]
+    if sim or "lidar_node" in execs:
+        out.append((SCAN, "sensor_msgs/msg/LaserScan"))
+    for exe, topic, kind in (("inference_node", ACTION, "sensor_msgs/msg/JointState"),
+                             ("navigation_node", SERVO_CMD, "geometry_msgs/msg/TwistStamped"),
+                             ("control_node", SERVO_PWM, "sensor_msgs/msg/JointState"),
+                             ("sim_bridge_node", SIM_STATUS, "std_msgs/msg/String")):
+        if exe in execs:
+            out.append((topic, kind))
+    return out
+
+
 def camera_topics(stereo: bool) -> tuple[str, ...]:
     """The image topics of a mono or stereo car, left first."""
     return (CAMERA_LEFT, CAMERA_RIGHT) if stereo else (CAMERA_MONO,)

@@ -1,4 +1,5 @@
-"""Benchmarks: simulator and training throughput, policy and car-graph latency (figures, not tests)."""
+"""Benchmarks: simulator and training throughput, policy latency (figures, not tests); the car
+graph's latency is car.bench."""
 from __future__ import annotations
 
 import os
@@ -10,6 +11,7 @@ import gymnasium as gym
 import numpy as np
 
 import sim
+from racer.reward import example_rewards
 from sim.car import CONTROL_DT
 from sim.params import default_reward
 
@@ -75,7 +77,7 @@ def scratch_config(sensors: list[str], network: str, steps: int, track: str = "r
     from racer.garage import metadata_to_dict, parse_metadata
     from racer.runs import TrainConfig
 
-    reward = Path(__file__).resolve().parent.parent / "reward_functions" / "center_and_progress.py"
+    reward = example_rewards()["center_and_progress"]
     metadata = metadata_to_dict(parse_metadata({"sensor": sensors, "neural_network": network}, where="bench"))
     return TrainConfig(reward=str(reward), metadata=metadata, track=track, steps=steps, minutes=None,
                        eval_every=10**9, checkpoint_every=steps)
@@ -84,6 +86,7 @@ def scratch_config(sensors: list[str], network: str, steps: int, track: str = "r
 def bench_train(sensors: list[str], network: str, steps: int = 4096, track: str = "reinvent-like") -> EnvBench:
     """Training throughput (env steps/s, learning included) of `racer train` in a scratch run."""
     import tempfile
+
     from racer.train import train
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -117,7 +120,7 @@ def reference_bundle(sensors: list[str], network: str, precision: str, out_dir) 
 
 def bench_policy_latency(bundle_dir, n: int = 2000, seed: int = 0) -> dict:
     """p50/p99 latency (ms) of one `BundlePolicy.outputs(obs)` call on one core, random raw observations."""
-    from racer.runtime import BundlePolicy
+    from racer.bundle.runtime import BundlePolicy
 
     before = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     pin_one_core()  # before loading, so OpenVINO's threads start on that core too
@@ -147,95 +150,3 @@ def _time_outputs(policy, n: int, seed: int) -> dict:
         times[i] = time.perf_counter() - t0
     return {"p50_ms": float(np.percentile(times, 50) * 1e3), "p99_ms": float(np.percentile(times, 99) * 1e3),
             "n": n}
-
-
-def bench_car_latency(bundle_dir, seconds: float = 10.0, track: str = "oval", max_speed: float = 1.0,
-                      warmup: float = 2.0) -> dict:
-    """Sensor-to-motor latency of the car stack against the simulator: p50/p99 (ms) from a sensor
-    message's header stamp (the sim bridge stamps each camera frame when it publishes it; the
-    stamp is copied along inference -> navigation -> control) to the SERVO_PWM message carrying
-    it reaching a subscriber here.  Each sensor stamp counts once (its first PWM message); PWM
-    messages with other stamps (the watchdog's neutral, start-up) are not counted.
-
-    Starts nodes: call it inside a private network namespace with only loopback (as the car
-    tests do); the graph and this process use a localhost-only ROS environment.
-    """
-    import random
-    import tempfile
-    import threading
-    from car import topics as T
-    from car.launcher import parse_launch, start
-    from car.nodes.common import make_executor
-    from car.rosenv import apply_safe_ros_env
-
-    domain = random.randint(1, 101)
-    apply_safe_ros_env(domain_id=domain)
-    import rclpy
-    from rclpy.node import Node
-    from rclpy.qos import QoSProfile
-    from sensor_msgs.msg import Image, JointState, LaserScan
-
-    launch_file = Path(__file__).resolve().parent.parent / "launch" / "car_sim.launch.yaml"
-    with tempfile.TemporaryDirectory(prefix="racer-bench-car-") as tmp:
-        nodes = parse_launch(launch_file, {"model": str(Path(bundle_dir).resolve()), "track": track, "laps": "1000",
-                                           "max_speed": repr(float(max_speed)), "autonomous": "true",
-                                           "run_dir": tmp})
-        ctx = rclpy.Context()
-        rclpy.init(context=ctx, domain_id=domain)
-        node = Node("bench_car_latency", context=ctx)
-        seen: dict[int, float] = {}  # sensor stamp (ns) -> latency (s)
-        sensor_stamps: set[int] = set()
-        state = {"record": False}
-
-        def ns(msg) -> int:
-            return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-
-        def on_sensor(msg) -> None:
-            sensor_stamps.add(ns(msg))
-
-        def on_pwm(msg) -> None:
-            now = node.get_clock().now().nanoseconds
-            stamp = ns(msg)
-            if state["record"] and stamp in sensor_stamps and stamp not in seen:
-                seen[stamp] = (now - stamp) * 1e-9
-
-        qos = QoSProfile(depth=50)
-        for topic in (*T.camera_topics(False), *T.camera_topics(True)):
-            node.create_subscription(Image, topic, on_sensor, qos)
-        node.create_subscription(LaserScan, T.SCAN, on_sensor, qos)
-        node.create_subscription(JointState, T.SERVO_PWM, on_pwm, qos)
-        executor = make_executor(ctx)  # as the nodes spin
-        executor.add_node(node)
-        spin = threading.Thread(target=lambda: _spin_until_shutdown(executor, ctx), daemon=True)
-        spin.start()
-        launch = start(nodes, tmp, domain_id=domain)
-        try:
-            t_end = time.monotonic() + 60.0
-            while not seen and time.monotonic() < t_end:  # the graph is up when stamped PWM flows
-                state["record"] = True
-                launch.wait(0.2)
-            if not seen:
-                raise RuntimeError(f"no stamped SERVO_PWM within 60 s; logs in {tmp}")
-            launch.wait(warmup)
-            seen.clear()
-            launch.wait(seconds)
-            state["record"] = False
-            lat = np.array(list(seen.values()))
-        finally:
-            launch.stop()
-            executor.shutdown(timeout_sec=1.0)
-            node.destroy_node()
-            rclpy.try_shutdown(context=ctx)
-            spin.join(2.0)
-    if len(lat) == 0:
-        raise RuntimeError("no stamped SERVO_PWM messages while measuring")
-    return {"p50_ms": float(np.percentile(lat, 50) * 1e3), "p99_ms": float(np.percentile(lat, 99) * 1e3),
-            "n": int(len(lat)), "rate_hz": len(lat) / seconds}
-
-
-def _spin_until_shutdown(executor, ctx) -> None:
-    try:
-        while ctx.ok():
-            executor.spin_once(timeout_sec=0.05)
-    except Exception:  # the context was shut down under us
-        pass

@@ -12,12 +12,28 @@ from rich.table import Table
 from racer.commands.car import bench_car, car
 from racer.commands.garage import garage
 from racer.commands.model import bench_policy, export, import_
-from racer.commands.reward import reward
+from racer.commands.reward import reward, reward_file
+from racer.extras import missing_extra
+from sim.car import CarSpec
 
 console = Console()
+CAR = CarSpec()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class RacerGroup(click.Group):
+    """The top-level group: a command whose optional extra is missing ends with what to install."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ModuleNotFoundError as exc:
+            message = missing_extra(exc)
+            if message is None:
+                raise
+            raise click.ClickException(message) from None
+
+
+@click.group(cls=RacerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """racer: train DeepRacer-style models on your laptop, and run them on the car."""
 
@@ -25,8 +41,8 @@ def main() -> None:
 @main.command()
 @click.option("--track", default="reinvent-like", show_default=True, help="Bundled track name or DeepRacer .npy path.")
 @click.option("--laps", default=3, show_default=True, type=click.IntRange(1))
-@click.option("--speed", "max_speed", default=1.0, show_default=True, type=click.FloatRange(0.1, 4.0),
-              help="Speed limit of the scripted driver, m/s.")
+@click.option("--speed", "max_speed", default=1.0, show_default=True,
+              type=click.FloatRange(CAR.min_speed, CAR.max_speed), help="Speed limit of the scripted driver, m/s.")
 @click.option("--reverse", is_flag=True, help="Drive the track clockwise.")
 @click.option("--seed", default=0, show_default=True)
 def drive(track: str, laps: int, max_speed: float, reverse: bool, seed: int) -> None:
@@ -43,10 +59,10 @@ def print_laps(results, title: str) -> None:
         table.add_column(col, justify="right")
     for r in results:
         table.add_row(str(r.trial), f"{r.time_s:.3f}", f"{r.completion:.1f}%", str(r.off_track),
-                      str(r.crashed), str(r.resets), r.status)
+                      str(r.crashed), str(r.resets), str(r.status))
     console.print(table)
     total = sum(r.time_s for r in results)
-    done = sum(r.status == "lap_complete" for r in results)
+    done = sum(r.complete for r in results)
     console.print(f"total {total:.3f} s, {done}/{len(results)} laps complete")
 
 
@@ -66,7 +82,8 @@ def _hyper(pairs: tuple[str, ...], hyper_file: str | None) -> dict:
 
 
 @main.command()
-@click.option("--reward", type=click.Path(exists=True, dir_okay=False), help="Your reward_function file.")
+@click.option("--reward", callback=reward_file,
+              help="Your reward_function file, or a shipped example's name (racer reward examples).")
 @click.option("--car", default=None, help="A model_metadata.json, or a garage car name (garage/NAME). "
               "Default: the DeepRacer default car (front camera, 10 discrete actions).")
 @click.option("--race", default="time-trial", show_default=True)
@@ -174,8 +191,9 @@ def evaluate(source, laps, track, starts, out_dir, video, compare_expert) -> Non
 
 
 def _mean(laps) -> str:
-    times = [l.time_s for r in laps for l in r if l.status == "lap_complete"]
-    return f"{sum(times) / len(times):.3f} s" if times else "n/a"
+    from sim.laps import mean_lap_time
+    mean = mean_lap_time(lap for r in laps for lap in r)
+    return f"{mean:.3f} s" if mean is not None else "n/a"
 
 
 @main.group()
@@ -188,7 +206,8 @@ def bench() -> None:
 @click.option("--track", default="reinvent-like", show_default=True)
 def bench_env(steps: int, track: str) -> None:
     """Env steps/s per sensor configuration (params + a typical reward every step), one core."""
-    from racer.bench import SENSOR_CONFIGS, bench_env as run
+    from racer.bench import SENSOR_CONFIGS
+    from racer.bench import bench_env as run
     for name, sensors in SENSOR_CONFIGS.items():
         r = run(sensors, steps=steps, track=track)
         console.print(f"{name:<16} {r.steps_per_s:7.0f} steps/s  real-time factor {r.real_time_factor:5.0f}x"
@@ -200,7 +219,8 @@ def bench_env(steps: int, track: str) -> None:
 @click.option("--track", default="reinvent-like", show_default=True)
 def bench_train(steps: int, track: str) -> None:
     """Training throughput (env steps/s, PPO updates included) for camera and LIDAR-only cars."""
-    from racer.bench import TRAIN_CONFIGS, bench_train as run
+    from racer.bench import TRAIN_CONFIGS
+    from racer.bench import bench_train as run
     for name, (sensors, network) in TRAIN_CONFIGS.items():
         r = run(sensors, network, steps=steps, track=track)
         console.print(f"{name:<24} {r.steps_per_s:6.0f} env steps/s incl. learning  ({r.steps} steps, "

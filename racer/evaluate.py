@@ -3,9 +3,9 @@ plot and replays."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -13,11 +13,11 @@ import numpy as np
 import sim
 from racer.driving import drive_expert
 from racer.garage import ModelMetadata
-from racer.laps import LapResult, run_laps_batch
 from racer.metrics import MetricsWriter
 from racer.plots import plot_racing_line
-from racer.simtrace import SimTraceWrapper, SimTraceWriter, read_trace
 from racer.runs import Run, TrainConfig, env_kwargs, predict_batch
+from racer.simtrace import SimTraceWrapper, SimTraceWriter, read_trace
+from sim.laps import LapResult, mean_lap_time, run_laps_batch, start_options
 
 
 @dataclass
@@ -41,13 +41,12 @@ class EvalReport:
 
 
 def _mean_time(laps: list[list[LapResult]]) -> float | None:
-    times = [l.time_s for r in laps for l in r if l.status == "lap_complete"]
-    return float(np.mean(times)) if times else None
+    return mean_lap_time(lap for r in laps for lap in r)
 
 
 def load_policy(source: str | Path) -> tuple[Callable[[list], list], ModelMetadata, TrainConfig]:
     """A batched policy, the car and the training config of a run directory (its best checkpoint),
-    or of an exported bundle (bundle.json: OpenVINO through racer.runtime, no torch)."""
+    or of an exported bundle (bundle.json: OpenVINO through racer.bundle, no torch)."""
     if (Path(source) / "bundle.json").exists():
         return _load_bundle(Path(source))
     from stable_baselines3 import PPO
@@ -58,8 +57,8 @@ def load_policy(source: str | Path) -> tuple[Callable[[list], list], ModelMetada
 
 
 def _load_bundle(source: Path) -> tuple[Callable[[list], list], ModelMetadata, TrainConfig]:
+    from racer.bundle.runtime import BundlePolicy
     from racer.garage import load_metadata, metadata_to_dict
-    from racer.runtime import BundlePolicy
     car = load_metadata(source / "model_metadata.json")
     policy = BundlePolicy.load(source, sensors=car.sensors)
     bundle = policy.bundle
@@ -99,7 +98,7 @@ def evaluate(source: str | Path, laps: int = 3, track: str | None = None, starts
         env = gym.make(sim.ENV_ID, mode="evaluation", laps=laps, render_mode="rgb_array" if video else None,
                        **env_kwargs(cfg, car))
         envs.append(SimTraceWrapper(env, writer, episode_offset=i, episode_stride=starts, metrics=metrics))
-    options = [{"start": i / starts} for i in range(starts)]
+    options = start_options(starts)
     frames: list[np.ndarray] = []
     record = _recording(predict, envs[0], frames) if video else predict
     try:

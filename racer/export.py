@@ -1,4 +1,4 @@
-"""`racer export` / `racer import`: a trained run -> a verified OpenVINO bundle, and bundle archives.
+"""`racer export`: a trained run -> a verified OpenVINO bundle (the torch side of bundles).
 
 The exported network takes the RAW contract observations (one float32 input per sensor, cameras
 NHWC 0..255, exactly what the env and the car's fusion node give) and does the scaling inside,
@@ -6,30 +6,41 @@ so nothing outside the network has to know how SB3 preprocessed them.  Export su
 when the IR, run through the same runtime loader the car uses, agrees with the torch policy on
 real observations from the run's track; otherwise no bundle is left behind.
 
-torch, stable-baselines3 and the simulator are imported inside `export_run` only: archiving
-and importing bundles (the car does that) need numpy and openvino alone.
+This is the torch side; archiving, importing and running bundles (what the car and the league do)
+live in the torch-free racer.bundle package.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import platform
 import shutil
-import tarfile
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from importlib import metadata
+from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
+import openvino as ov
+import stable_baselines3
+import torch
+from openvino import opset13 as ops
+from stable_baselines3 import PPO
+from torch import nn
 
-from racer.files import atomic_write_text
-from racer.runtime import (BUNDLE_FILE, BUNDLE_FORMAT, BUNDLE_VERSION, MODEL_BIN, MODEL_XML, OUTPUT_NAME,
-                           BundleError, BundlePolicy, sha256_file)
-from sim.observation import CAMERA_SENSORS, CONTRACT_VERSION
+import sim
+from racer.bundle.archive import move_into_place
+from racer.bundle.files import atomic_write_text
+from racer.bundle.format import (BUNDLE_FILE, BUNDLE_FORMAT, BUNDLE_VERSION, CHECKPOINT_FILE, METADATA_FILE, MODEL_BIN,
+                                 MODEL_XML, OUTPUT_NAME, BundleError)
+from racer.bundle.hashes import sha256_file
+from racer.bundle.runtime import BundlePolicy
+from racer.garage import ModelMetadata
+from racer.runs import Run, TrainConfig, TrainError, env_kwargs, predict_batch
+from sim.laps import start_options
+from sim.observation import CAMERA_SENSORS, CONTRACT_VERSION, LidarConfig, SensorSuite, observation_shapes
 
-RACER_VERSION = "0.1.0"
-CHECKPOINT_FILE = "checkpoint.zip"
 # FP32: as trained.  FP16: weights stored as FP16.  INT8W: the large fully connected layers' weights
 # as int8 with one f32 scale per output (4x fewer bytes to stream per call: the DeepRacer CNNs'
 # 11264x512 layer is 23 MB in f32); activations and arithmetic stay f32 in all three.
@@ -58,11 +69,8 @@ class Parity:
                 "ties": self.ties}
 
 
-def policy_module(policy, sensors: tuple[str, ...], discrete: bool):
+def policy_module(policy, sensors: tuple[str, ...], discrete: bool) -> nn.Module:
     """A torch module over raw contract tensors (one per sensor, in `sensors` order) -> "action"."""
-    import torch
-    from torch import nn
-
     class RawObservationPolicy(nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -82,15 +90,11 @@ def policy_module(policy, sensors: tuple[str, ...], discrete: bool):
     return RawObservationPolicy().eval()
 
 
-def record_observations(cfg, car, predict, samples: int, starts: int = PARITY_STARTS, seed: int = 0) -> list[dict]:
+def record_observations(cfg: TrainConfig, car: ModelMetadata, predict, samples: int, starts: int = PARITY_STARTS,
+                        seed: int = 0) -> list[dict]:
     """`samples` raw observations met by the deterministic policy in the run's env (evaluation mode)."""
-    import gymnasium as gym
-
-    import sim
-    from racer.runs import env_kwargs
-
     envs = [gym.make(sim.ENV_ID, mode="evaluation", **env_kwargs(cfg, car)) for _ in range(starts)]
-    options = [{"start": i / starts} for i in range(starts)]
+    options = start_options(starts)
     try:
         obs = [env.reset(seed=seed + i, options=o)[0] for i, (env, o) in enumerate(zip(envs, options))]
         out: list[dict] = []
@@ -108,7 +112,6 @@ def record_observations(cfg, car, predict, samples: int, starts: int = PARITY_ST
 
 def torch_outputs(policy, obs_list: list[dict], discrete: bool, chunk: int = 64) -> np.ndarray:
     """The SB3 policy's own view (its preprocessing): probabilities or the Gaussian mean."""
-    import torch
     rows = []
     for i in range(0, len(obs_list), chunk):
         part = obs_list[i:i + chunk]
@@ -136,11 +139,10 @@ def compare(ref: np.ndarray, ir: np.ndarray, discrete: bool, precision: str) -> 
     return parity, worst
 
 
-def compress_int8(model, min_weights: int = INT8_MIN_WEIGHTS) -> int:
+def compress_int8(model: ov.Model, min_weights: int = INT8_MIN_WEIGHTS) -> int:
     """Replace each MatMul's constant 2-D weight of >= `min_weights` elements by int8 values times a
     per-output-channel f32 scale (symmetric, max |w| -> 127), in place; returns how many.  OpenVINO's
     CPU plugin keeps such weights compressed and decompresses them inside the f32 kernel."""
-    from openvino import opset13 as ops
     done = 0
     for node in model.get_ordered_ops():
         if node.get_type_name() != "MatMul":
@@ -161,9 +163,7 @@ def compress_int8(model, min_weights: int = INT8_MIN_WEIGHTS) -> int:
     return done
 
 
-def _convert(module, shapes: dict[str, list[int]], path: Path, precision: str) -> None:
-    import openvino as ov
-    import torch
+def _convert(module: nn.Module, shapes: dict[str, list[int]], path: Path, precision: str) -> None:
     names = list(shapes)
     example = tuple(torch.rand(*[1 if d < 0 else d for d in shapes[n]]) * (255.0 if n in CAMERA_SENSORS else 1.0)
                     for n in names)
@@ -183,11 +183,8 @@ def _convert(module, shapes: dict[str, list[int]], path: Path, precision: str) -
 
 
 def _versions() -> dict:
-    import openvino as ov
-    import stable_baselines3
-    import torch
     return {"openvino": ov.__version__, "torch": torch.__version__,
-            "stable_baselines3": stable_baselines3.__version__, "racer": RACER_VERSION,
+            "stable_baselines3": stable_baselines3.__version__, "racer": metadata.version("racer"),
             "python": platform.python_version()}
 
 
@@ -195,12 +192,6 @@ def export_run(run_dir: str | Path, out_dir: str | Path, precision: str = "FP32"
                overwrite: bool = False) -> Path:
     """Export the run's best checkpoint to the bundle directory `out_dir` at `precision` (one of
     PRECISIONS), verified against the torch policy; returns it."""
-    import torch
-    from stable_baselines3 import PPO
-
-    from racer.runs import Run, TrainError, predict_batch
-    from sim.observation import SensorSuite, observation_shapes
-
     run = Run(run_dir)
     out = Path(out_dir)
     if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
@@ -218,7 +209,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path, precision: str = "FP32"
     if getattr(policy, "use_sde", False):
         raise ExportError(f"{ckpt}: gSDE policies are not supported by export")
     discrete = car.action_space_type == "discrete"
-    suite_shapes = observation_shapes(SensorSuite(tuple(car.sensors), lidar=_lidar(car)))
+    lidar = LidarConfig.from_overrides(car.lidar_config)
+    suite_shapes = observation_shapes(SensorSuite(tuple(car.sensors), lidar=lidar))
     shapes = {name: [-1, *suite_shapes[name][0]] for name in car.sensors}
     if precision not in PRECISIONS:
         raise ExportError(f"precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
@@ -227,7 +219,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, precision: str = "FP32"
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         _convert(policy_module(policy, tuple(car.sensors), discrete), shapes, tmp / MODEL_XML, precision)
-        shutil.copyfile(run.path / "model_metadata.json", tmp / "model_metadata.json")
+        shutil.copyfile(run.path / METADATA_FILE, tmp / METADATA_FILE)
         shutil.copyfile(ckpt, tmp / CHECKPOINT_FILE)
         track = cfg.track
         if Path(track).suffix == ".npy" and Path(track).is_file():  # a user's track travels with the model
@@ -267,100 +259,9 @@ def export_run(run_dir: str | Path, out_dir: str | Path, precision: str = "FP32"
                 f"OpenVINO {np.round(ir[worst], 6).tolist()}; no bundle written")
         bundle["parity"] = parity.as_dict()
         atomic_write_text(tmp / BUNDLE_FILE, json.dumps(bundle, indent=2) + "\n")
-        _move_into_place(tmp, out)
+        move_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
 
-
-def _lidar(car):
-    from sim.observation import LidarConfig
-    return LidarConfig().with_overrides(car.lidar_config) if car.lidar_config else LidarConfig()
-
-
-def _move_into_place(tmp: Path, out: Path) -> None:
-    """Rename the finished folder to `out`; an old `out` is moved aside first, then deleted."""
-    umask = os.umask(0)
-    os.umask(umask)
-    for p in (tmp, *tmp.rglob("*")):  # mkdtemp/mkstemp make 0700/0600: give the usual modes
-        os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~umask)
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
-
-
-# ---- archives --------------------------------------------------------------------------
-def archive_bundle(bundle_dir: str | Path, archive: str | Path) -> Path:
-    """Write `archive` (.tar.gz) holding the bundle under one folder named after it."""
-    bundle_dir, archive = Path(bundle_dir), Path(archive)
-    if not (bundle_dir / BUNDLE_FILE).is_file():
-        raise ExportError(f"{bundle_dir}: not a bundle (no {BUNDLE_FILE})")
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{archive.name}.", suffix=".tmp", dir=archive.parent)
-    os.close(fd)
-    try:
-        with tarfile.open(tmp, "w:gz", compresslevel=3) as tar:  # weights barely compress
-            for f in sorted(p for p in bundle_dir.rglob("*") if p.is_file()):
-                tar.add(f, arcname=f"{bundle_dir.name}/{f.relative_to(bundle_dir).as_posix()}", recursive=False)
-        os.replace(tmp, archive)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return archive
-
-
-def _safe_members(tar: tarfile.TarFile, archive: Path) -> list[tarfile.TarInfo]:
-    members = tar.getmembers()
-    for m in members:
-        p = PurePosixPath(m.name)
-        if p.is_absolute() or m.name.startswith(("/", "\\")) or ".." in p.parts or ":" in m.name.split("/")[0]:
-            raise BundleError(f"{archive}: refused: entry {m.name!r} points outside the bundle")
-        if not (m.isfile() or m.isdir()):
-            raise BundleError(f"{archive}: refused: entry {m.name!r} is a link or special file")
-    return members
-
-
-def import_bundle(archive: str | Path, out_dir: str | Path, sensors=None, overwrite: bool = False) -> Path:
-    """Unpack a bundle archive safely into `out_dir` after the runtime loader accepts it."""
-    archive, out = Path(archive), Path(out_dir)
-    if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
-        raise BundleError(f"{out} exists; pass --force to replace it")
-    try:
-        tar = tarfile.open(archive, "r:*")
-    except (tarfile.TarError, OSError) as exc:
-        reason = str(exc).splitlines()[0].rstrip(":") if str(exc) else type(exc).__name__
-        raise BundleError(f"{archive}: not a readable .tar.gz/.tar archive ({reason})") from None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        with tar:
-            members = _safe_members(tar, archive)
-            try:
-                tar.extractall(tmp, members=members, filter="data")
-            except (tarfile.TarError, OSError, EOFError) as exc:
-                raise BundleError(f"{archive}: damaged archive ({exc})") from None
-        roots = [p.parent for p in tmp.rglob(BUNDLE_FILE)]
-        if len(roots) != 1:
-            raise BundleError(f"{archive}: expected one {BUNDLE_FILE} in the archive, found {len(roots)}")
-        try:
-            BundlePolicy.load(roots[0], sensors=sensors)  # refuses an invalid bundle with the reason
-        except BundleError as exc:
-            inside = roots[0].relative_to(tmp).as_posix()
-            where = f"{archive}" + (f"!{inside}" if inside != "." else "!")
-            raise BundleError(str(exc).replace(str(roots[0]), where)) from None
-        if roots[0] != tmp:
-            staged = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-            staged.rmdir()
-            os.replace(roots[0], staged)
-            shutil.rmtree(tmp)
-            tmp = staged
-        _move_into_place(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from racer.files import atomic_write_text
+from racer.bundle.files import atomic_write_text, read_json
 from sim.actions import ActionSpace, ActionSpaceError, parse_action_space
+from sim.car import CarSpec
 from sim.observation import SENSORS, LidarConfig, SensorSuite
 
 METADATA_FILE = "model_metadata.json"
@@ -23,7 +24,7 @@ ACTION_SPACE_TYPES = ("discrete", "continuous")
 DEFAULT_SENSORS = ("FRONT_FACING_CAMERA",)
 DEFAULT_VERSION = "5"
 PRESETS = ("discrete5", "discrete10", "continuous")
-PRESET_ANGLES = (-30.0, -15.0, 0.0, 15.0, 30.0)
+PRESET_ANGLES = tuple(f * CarSpec().max_steer_deg for f in (-1.0, -0.5, 0.0, 0.5, 1.0))  # -30 .. 30 deg
 CONTINUOUS_MIN_SPEED = 0.5
 _KNOWN_KEYS = ("action_space", "sensor", "neural_network", "training_algorithm",
                "action_space_type", "version", "lidar_config")
@@ -63,7 +64,7 @@ def parse_metadata(data: Any, where: str = "<model_metadata>") -> ModelMetadata:
         if not isinstance(lidar_config, dict):
             raise GarageError(f"{where}: lidar_config: expected an object, got {lidar_config!r}")
         try:
-            LidarConfig().with_overrides(lidar_config)
+            LidarConfig.from_overrides(lidar_config)
         except (ValueError, TypeError) as exc:
             raise GarageError(f"{where}: {exc}") from None
     version = data.get("version", DEFAULT_VERSION)
@@ -123,16 +124,7 @@ def metadata_to_dict(md: ModelMetadata) -> dict:
 
 def load_metadata(path: str | Path) -> ModelMetadata:
     """Read and validate a `model_metadata.json`."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GarageError(f"{path}: cannot read ({exc})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise GarageError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-    return parse_metadata(data, where=str(path))
+    return parse_metadata(read_json(path, GarageError, "model_metadata.json"), where=str(path))
 
 
 def save_metadata(md: ModelMetadata, path: str | Path) -> None:

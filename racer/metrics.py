@@ -9,16 +9,13 @@ import json
 import time
 from pathlib import Path
 
-from racer.files import atomic_write_text
-from sim import rules as R
+from racer.bundle.files import atomic_write_text
+from sim.rules import Status
 
 PHASES = ("training", "evaluation")
 VERSION = "2"
-STATUS_LABELS = {
-    R.LAP_COMPLETE: "Lap complete", R.OFF_TRACK: "Off track", R.CRASHED: "Crashed", R.REVERSED: "Reversed",
-    R.IMMOBILIZED: "Immobilized", R.TIME_UP: "Time up", R.IN_PROGRESS: "In progress", R.PAUSE: "Pause",
-    R.PARK: "Park",
-}
+# the statuses an episode can end in (or be cut in): "Lap complete", "Off track", ...
+STATUS_LABELS = {s: s.value.replace("_", " ").capitalize() for s in Status if s is not Status.PREPARE}
 
 
 def _ms(seconds: float) -> int:

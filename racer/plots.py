@@ -54,13 +54,13 @@ def plot_racing_line(track: Track, rows: list[dict], path: str) -> None:
         raise ValueError(f"plot_racing_line {path}: no trace rows to plot")
     fig, ax = plt.subplots(figsize=(8, 6))
     _draw_borders(ax, track)
-    driven = [r for r in rows if r["episode_status"] not in (R.PREPARE, R.PAUSE)] or rows
+    driven = [r for r in rows if r["episode_status"] not in (R.Status.PREPARE, R.Status.PAUSE)] or rows
     points = ax.scatter([r["X"] for r in driven], [r["Y"] for r in driven], c=[r["throttle"] for r in driven],
                         cmap="plasma", s=8, zorder=3)
     fig.colorbar(points, ax=ax, label="commanded speed (m/s)")
     failed = [r for r in rows if r["episode_status"] in R.FAILURES]
     put_back = [r for prev, r in zip(rows, rows[1:])
-                if r["episode_status"] == R.PAUSE and prev["episode_status"] != R.PAUSE]
+                if r["episode_status"] == R.Status.PAUSE and prev["episode_status"] != R.Status.PAUSE]
     for marked, style, label in ((failed, "rx", "off track / crash"), (put_back, "b^", "put back")):
         if marked:
             ax.plot([r["X"] for r in marked], [r["Y"] for r in marked], style, ms=8, label=label, zorder=4)

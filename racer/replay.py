@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import gymnasium as gym
 import numpy as np
 from PIL import Image, ImageDraw
 
-from racer.laps import LapResult, Policy, run_laps
 from sim.car import CarSpec
+from sim.laps import LapResult, Policy, run_laps
 from sim.render import TEXTURE_RES, texture_for
 from sim.track import Track
 
@@ -45,8 +45,9 @@ class TopDownView:
         """Image (column, row) of a world point."""
         return (self.left + (x - self.x0) * self.px_per_m, self.top + (self.y1 - y) * self.px_per_m)
 
-    def frame(self, x: float, y: float, yaw_deg: float, car: CarSpec = CarSpec()) -> np.ndarray:
+    def frame(self, x: float, y: float, yaw_deg: float, car: CarSpec | None = None) -> np.ndarray:
         """The view with the car whose front point (the trace's X, Y) is at (x, y)."""
+        car = car or CarSpec()
         img = self.background.copy()
         yaw = math.radians(yaw_deg)
         c, s = math.cos(yaw), math.sin(yaw)

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import ast
 import copy
+import importlib.resources
 import importlib.util
 import itertools
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any
 
-from sim.reward_check import RewardError, abbreviated, check_reward
 from sim.params import copy_params
+from sim.reward_check import RewardError, abbreviated, check_reward
 
 FUNCTION_NAME = "reward_function"
 # invisible characters that web pages put into copied code: removed, or replaced by a space
@@ -34,6 +36,26 @@ _OBJECT_KEYS = ("objects_location", "objects_distance", "objects_distance_from_c
 _module_ids = itertools.count()
 
 Log = IO[str] | Callable[[str], Any] | str | Path | None
+
+
+def example_rewards() -> dict[str, Path]:
+    """The example reward functions shipped with racer: name (file stem) -> file."""
+    folder = Path(str(importlib.resources.files("racer.reward_functions")))
+    return {p.stem: p for p in sorted(folder.glob("*.py")) if p.stem != "__init__"}
+
+
+def find_reward_file(name: str | Path) -> Path:
+    """A reward file: `name` itself when that file exists, else the shipped example called `name`
+    (with or without `.py`); FileNotFoundError lists the examples."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    examples = example_rewards()
+    stem = path.name[:-3] if path.name.endswith(".py") else path.name
+    if stem in examples and path.parent == Path("."):
+        return examples[stem]
+    raise FileNotFoundError(f"{name}: no such reward function file, nor an example of that name "
+                            f"(examples: {', '.join(examples)})")
 
 
 class RewardFunctionError(RewardError):

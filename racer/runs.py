@@ -18,13 +18,13 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from racer.files import atomic_write_text
+from racer.bundle.files import atomic_write_text
 from racer.garage import ModelMetadata, parse_metadata, save_metadata
 
 
@@ -56,6 +56,7 @@ class TrainConfig:
     train_threads: int = min(2, os.cpu_count() or 1)  # torch threads during PPO updates (1 while acting)
 
     def car(self) -> ModelMetadata:
+        """The car config (model_metadata.json) the run trains, validated."""
         return parse_metadata(self.metadata, where="config.json metadata")
 
 

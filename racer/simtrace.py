@@ -10,8 +10,9 @@ import csv
 import math
 import re
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping, TextIO
+from typing import Any, TextIO
 
 import gymnasium as gym
 
@@ -107,7 +108,7 @@ class SimTraceWriter:
             self._file.close()
             self._file = None
 
-    def __enter__(self) -> "SimTraceWriter":
+    def __enter__(self) -> SimTraceWriter:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -149,7 +150,7 @@ class SimTraceWrapper(gym.Wrapper):
 
     def reset(self, **kwargs):
         if self._open:  # abandoned before its end: report it as it stood
-            self._end_episode(self._last_info, R.IN_PROGRESS)
+            self._end_episode(self._last_info, R.Status.IN_PROGRESS)
         obs, info = self.env.reset(**kwargs)
         self._k += 1
         self._reward, self._start_wall, self._open = 0.0, time.time(), True
@@ -164,7 +165,7 @@ class SimTraceWrapper(gym.Wrapper):
         self._write(info, action, reward, done)
         self._last_info = info
         if done:
-            self._end_episode(info, R.TIME_UP if truncated and not terminated else info["status"])
+            self._end_episode(info, R.Status.TIME_UP if truncated and not terminated else info["status"])
         return obs, reward, terminated, truncated, info
 
     def close(self):

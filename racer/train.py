@@ -6,9 +6,9 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -19,12 +19,14 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
 import sim
 from racer.augment import CameraAugment
-from racer.laps import LapResult, run_laps_batch
+from racer.extras import require
 from racer.metrics import MetricsWriter
 from racer.networks import DeepRacerExtractor
 from racer.reward import RewardFunction
 from racer.runs import Run, RunState, TrainConfig, TrainError, env_kwargs, predict_batch
 from racer.simtrace import SimTraceWrapper, SimTraceWriter, next_free_iteration
+from sim.laps import LapResult, mean_lap_time, run_laps_batch, start_options
+from sim.rules import Status
 
 DEFAULT_HYPER = {"n_steps": 256, "batch_size": 128, "n_epochs": 4, "learning_rate": 3e-4, "gamma": 0.99,
                  "gae_lambda": 0.95, "ent_coef": 0.01, "clip_range": 0.2}
@@ -83,7 +85,7 @@ class MultiStartEvaluator:
     def __init__(self, cfg: TrainConfig, starts: int):
         car = cfg.car()
         self.envs = [gym.make(sim.ENV_ID, mode="evaluation", **env_kwargs(cfg, car)) for _ in range(starts)]
-        self.options = [{"start": i / starts} for i in range(starts)]
+        self.options = start_options(starts)
 
     def run(self, predict: Callable[[list], list], laps: int) -> list[list[LapResult]]:
         for env in self.envs:
@@ -97,16 +99,16 @@ class MultiStartEvaluator:
 
 def clean(results: list[list[LapResult]], laps: int) -> bool:
     """Every start completed `laps` laps without a reset."""
-    return all(len(r) == laps and all(l.status == "lap_complete" and l.resets == 0 for l in r) for r in results)
+    return all(len(r) == laps and all(lap.clean for lap in r) for r in results)
 
 
 def score(results: list[list[LapResult]]) -> list[float]:
     """Sortable: the share of clean laps (complete, no reset), mean completion, minus mean lap time."""
     laps = [l for r in results for l in r]
-    clean_share = float(np.mean([l.status == "lap_complete" and l.resets == 0 for l in laps])) if laps else 0.0
+    clean_share = float(np.mean([lap.clean for lap in laps])) if laps else 0.0
     completion = float(np.mean([r[0].completion if r else 0.0 for r in results]))
-    times = [l.time_s for l in laps if l.status == "lap_complete"]
-    return [clean_share, completion, -float(np.mean(times)) if times else -1e9]
+    mean_time = mean_lap_time(laps)
+    return [clean_share, completion, -mean_time if mean_time is not None else -1e9]
 
 
 class RunCallback(BaseCallback):
@@ -133,7 +135,7 @@ class RunCallback(BaseCallback):
         for info, done in zip(self.locals["infos"], self.locals["dones"]):
             if done:
                 self.logger.record_mean("racer/progress", info["params"]["progress"])
-                self.logger.record_mean("racer/lap_completion", float(info["status"] == "lap_complete"))
+                self.logger.record_mean("racer/lap_completion", float(info["status"] == Status.LAP_COMPLETE))
                 self.logger.record_mean("racer/episode_length", info["params"]["steps"])
         if steps >= self._next_ckpt:
             self._checkpoint()
@@ -197,6 +199,7 @@ class RunCallback(BaseCallback):
 def train(run_dir: str | Path, cfg: TrainConfig | None = None,
           progress: Callable[[dict], None] | None = None) -> tuple[Run, RunState, str]:
     """Start a new run (with `cfg`) or resume the one in `run_dir` (cfg None); returns why it stopped."""
+    require("tensorboard")  # SB3 imports it only at the first log write, then fails with an assertion
     torch.set_num_threads(1)
     run = Run(run_dir)
     if cfg is not None:

@@ -5,7 +5,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MAX_STEER, MIN_SPEED, MAX_SPEED = 30.0, 0.1, 4.0
+from sim.car import CarSpec
+
+_CAR = CarSpec()
+MAX_STEER, MIN_SPEED, MAX_SPEED = _CAR.max_steer_deg, _CAR.min_speed, _CAR.max_speed  # the default action ranges
 
 
 class ActionSpaceError(ValueError):

@@ -20,11 +20,9 @@ class CarSpec:
 
     wheelbase: float = 0.164
     wheel_track: float = 0.162
-    wheel_radius: float = 0.035
     length: float = 0.324
     width: float = 0.196
     height: float = 0.12
-    mass: float = 5.0
     front_point: float = 0.14  # the reward x, y: this far ahead of the origin
     max_steer_deg: float = 30.0
     min_speed: float = 0.1

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -14,8 +15,8 @@ from sim import rules as R
 from sim.actions import parse_action_space
 from sim.car import CONTROL_DT, CarSpec, CarState, body_points, clip_command, step_dynamics
 from sim.lidar import Lidar
-from sim.observation import CameraConfig, LidarConfig, SensorSuite, camera_observation, \
-    lidar_observation, observation_shapes
+from sim.observation import (CameraConfig, LidarConfig, SensorSuite, camera_observation, lidar_observation,
+                             observation_shapes)
 from sim.params import ObjectInfo, build_params, copy_params, default_reward, waypoint_list
 from sim.render import CameraRig
 from sim.reward_check import RewardError, check_reward  # noqa: F401  (RewardError re-exported)
@@ -62,13 +63,14 @@ class DeepRacerEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 15}
 
-    def __init__(self, track: str | Path | Track = "reinvent-like", sensors=("FRONT_FACING_CAMERA",),
-                 action_space=None, action_space_type: str | None = None, race: str = "time-trial",
-                 reward_fn: Callable[[dict], Any] | None = None, mode: str = "training",
+    def __init__(self, track: str | Path | Track = "reinvent-like",
+                 sensors: Sequence[str] = ("FRONT_FACING_CAMERA",),
+                 action_space: list | dict | None = None, action_space_type: str | None = None,
+                 race: str = "time-trial", reward_fn: Callable[[dict], Any] | None = None, mode: str = "training",
                  laps: int | None = None, reverse: bool = False, alternate_direction: bool = False,
                  start_step: float = 0.05, start_offset: float = 0.0, camera: CameraConfig | dict | None = None,
                  lidar: LidarConfig | dict | None = None, car: CarSpec | None = None,
-                 rules: R.RaceRules | None = None, render_mode: str | None = None):
+                 rules: R.RaceRules | None = None, render_mode: str | None = None) -> None:
         if race not in RACES:
             raise ValueError(f"race: {race!r} is not one of {', '.join(RACES)}")
         self.track = resolve_track(track)
@@ -132,9 +134,9 @@ class DeepRacerEnv(gym.Env):
         if self.lidar:
             self.lidar.reset(self.sim_time)
         self.world.set_car_pose(self.car_index, *self.state[:3])
-        self._status = R.PREPARE
+        self._status = R.Status.PREPARE
         self.params = self._measure(crashed=False)
-        return self._observe(), self._info()
+        return self._observe(), self.info()
 
     def step(self, action):
         return self.step_command(*self.actions.command(action))
@@ -152,7 +154,7 @@ class DeepRacerEnv(gym.Env):
             self.command = (0.0, 0.0)
             self.params = self._measure(crashed=False)
             truncated = self.sim_time >= self._time_limit - 1e-9
-            self._status = R.TIME_UP if truncated else R.PAUSE
+            self._status = R.Status.TIME_UP if truncated else R.Status.PAUSE
         else:
             steer, speed = clip_command(self.spec_car, steer_deg, speed, min_speed)
             self.command = (steer, speed)
@@ -166,11 +168,11 @@ class DeepRacerEnv(gym.Env):
             moved = math.hypot(self.state.x - old.x, self.state.y - old.y)
             status = R.judge(rules, lap, ds, moved, self.params["is_offtrack"], crashed,
                              self.sim_time, self._time_limit)
-            self.params["progress"] = 100.0 if status == R.LAP_COMPLETE else lap.progress
+            self.params["progress"] = 100.0 if status == R.Status.LAP_COMPLETE else lap.progress
             reward = check_reward(self.reward_fn(copy_params(self.params)),
                                   self.steps, self.params)
             self._status = status
-            if status == R.LAP_COMPLETE:
+            if status == R.Status.LAP_COMPLETE:
                 R.complete_lap(lap, self.sim_time)
                 terminated = rules.mode == "training" or lap.laps_done >= rules.laps
             elif status in R.FAILURES:
@@ -180,15 +182,13 @@ class DeepRacerEnv(gym.Env):
                     R.start_penalty(rules, lap, status)
                     self._put_back()
                     terminated = rules.max_resets is not None and lap.resets > rules.max_resets
-            elif status == R.TIME_UP:
+            elif status == R.Status.TIME_UP:
                 truncated = True
-        return self._observe(), reward, terminated, truncated, self._info()
+        return self._observe(), reward, terminated, truncated, self.info()
 
-    def render(self):
-        if self.render_mode == "rgb_array":
-            rig = self._rig()
-            return rig.render(*self.state[:3], self.world.boxes_seen_by(self.car_index), rgb=True)[0]
-        return None
+    def render(self) -> np.ndarray | None:
+        """rgb_array: the (left) camera's RGB frame."""
+        return self.camera_frames()[0] if self.render_mode == "rgb_array" else None
 
     def close(self):
         self.world.close()
@@ -226,7 +226,8 @@ class DeepRacerEnv(gym.Env):
         lap.last_s = self._front_s()
         lap.distance = lap.best_distance
 
-    def _rig(self) -> CameraRig:
+    def camera_rig(self) -> CameraRig:
+        """The renderer of this env's camera(s), made on first use and kept (one per mono/stereo)."""
         stereo = self.suite.stereo
         if stereo not in self._rigs:
             self._rigs[stereo] = CameraRig(self.track, self.suite.camera, stereo)
@@ -236,16 +237,24 @@ class DeepRacerEnv(gym.Env):
         obs = {}
         x, y, yaw = self.state[:3]
         if self.suite.camera_name:
-            obs[self.suite.camera_name] = self._rig().render(x, y, yaw, self.world.boxes_seen_by(self.car_index))
+            obs[self.suite.camera_name] = self.camera_rig().render(x, y, yaw, self.world.boxes_seen_by(self.car_index))
         if self.lidar:
             beams = self.lidar.update(self.sim_time, x, y, yaw)
             obs[self.suite.lidar_name] = lidar_observation(beams, self.suite.lidar_name, self.suite.lidar)
         return obs
 
-    def _info(self) -> dict:
+    def camera_frames(self) -> list[np.ndarray]:
+        """The current raw RGB camera frame(s), left first, as a car's camera driver delivers them."""
+        return list(self.camera_rig().render(*self.state[:3], self.world.boxes_seen_by(self.car_index), rgb=True))
+
+    def info(self) -> dict:
+        """The step's info: `params` (the reward's dict), `status`, `laps`, `lap_times`, `resets`,
+        one `<failure>_count` per failure status, `sim_time` (s) and the applied `command` (deg, m/s).
+        What `reset` and `step` return as info; the sim bridge reads it between steps."""
         lap = self.lap
         return {"params": self.params, "status": self._status, "laps": lap.laps_done,
-                "lap_times": list(lap.lap_times), "resets": lap.resets, **{f"{k}_count": v for k, v in lap.counts.items()},
+                "lap_times": list(lap.lap_times), "resets": lap.resets,
+                **{f"{k}_count": v for k, v in lap.counts.items()},
                 "sim_time": self.sim_time, "command": self.command}
 
 
@@ -257,18 +266,10 @@ def _config(cls, value):
     return value
 
 
-def _lidar_config(value) -> LidarConfig:
-    if isinstance(value, dict):
-        return LidarConfig().with_overrides(value)
-    return value or LidarConfig()
-
-
-def camera_frames_rgb(env: DeepRacerEnv) -> list[np.ndarray]:
-    """The env's current raw RGB camera frame(s), as a car's camera driver would deliver them."""
-    rig = env._rig()
-    return list(rig.render(*env.state[:3], env.world.boxes_seen_by(env.car_index), rgb=True))
+def _lidar_config(value: LidarConfig | dict | None) -> LidarConfig:
+    return LidarConfig.from_overrides(value) if isinstance(value, dict) or value is None else value
 
 
 def contract_camera_observation(env: DeepRacerEnv) -> np.ndarray:
     """The camera observation built from raw RGB frames through the observation contract."""
-    return camera_observation(camera_frames_rgb(env), env.suite.camera)
+    return camera_observation(env.camera_frames(), env.suite.camera)

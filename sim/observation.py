@@ -52,7 +52,12 @@ class LidarConfig:
                "DISCRETIZED_SECTOR_LIDAR": self.discretized_clip}[sensor]
         return far + 6 * self.noise_std  # noise cannot pull a farther hit inside
 
-    def with_overrides(self, overrides: dict) -> "LidarConfig":
+    @classmethod
+    def from_overrides(cls, overrides: dict | None) -> LidarConfig:
+        """The defaults with a DeepRacer `lidar_config` block applied (None or {} = the defaults)."""
+        return cls().with_overrides(overrides) if overrides else cls()
+
+    def with_overrides(self, overrides: dict) -> LidarConfig:
         """Apply a DeepRacer `lidar_config` block (clipping_dist, num_sectors, ...)."""
         names = {"clipping_dist": "clip_max", "num_sectors": "num_sectors",
                  "num_values_per_sector": "num_values_per_sector"}

@@ -35,7 +35,7 @@ class Params(dict):
     """The params dict of a step.  Its deep copy is `copy_params` (items are immutable), so
     vector envs that deep-copy every step's info (SB3's DummyVecEnv) do not walk the waypoints."""
 
-    def __deepcopy__(self, memo: dict) -> "Params":
+    def __deepcopy__(self, memo: dict) -> Params:
         return Params(copy_params(self))
 
 

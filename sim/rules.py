@@ -7,11 +7,30 @@ evaluation the car is put back on the track and held still for a penalty while t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 
-PREPARE, IN_PROGRESS, PAUSE = "prepare", "in_progress", "pause"
-OFF_TRACK, CRASHED, IMMOBILIZED, REVERSED = "off_track", "crashed", "immobilized", "reversed"
-LAP_COMPLETE, TIME_UP, PARK = "lap_complete", "time_up", "park"
-FAILURES = (OFF_TRACK, CRASHED, IMMOBILIZED, REVERSED)
+
+class Status(str, Enum):
+    """A step's race status (the reference's episode_status values); compares equal to its string."""
+
+    PREPARE = "prepare"
+    IN_PROGRESS = "in_progress"
+    PAUSE = "pause"
+    OFF_TRACK = "off_track"
+    CRASHED = "crashed"
+    IMMOBILIZED = "immobilized"
+    REVERSED = "reversed"
+    LAP_COMPLETE = "lap_complete"
+    TIME_UP = "time_up"
+
+    def __str__(self) -> str:
+        return self.value
+
+    __format__ = str.__format__
+    __hash__ = str.__hash__  # a dict keyed by Status finds the plain string too
+
+
+FAILURES = (Status.OFF_TRACK, Status.CRASHED, Status.IMMOBILIZED, Status.REVERSED)
 
 
 @dataclass(frozen=True)
@@ -70,23 +89,23 @@ def advance(state: LapState, s: float) -> float:
 
 
 def judge(rules: RaceRules, state: LapState, ds: float, moved: float, off_track: bool,
-          crashed: bool, sim_time: float, time_limit: float) -> str:
+          crashed: bool, sim_time: float, time_limit: float) -> Status:
     """The status of a step after the car moved, in the reference's order of checks."""
     state.still_steps = state.still_steps + 1 if moved < rules.immobile_distance else 0
     state.falling_steps = state.falling_steps + 1 if ds < 0 else 0
     if state.distance >= state.track_length:
-        return LAP_COMPLETE
+        return Status.LAP_COMPLETE
     if off_track:
-        return OFF_TRACK
+        return Status.OFF_TRACK
     if crashed:
-        return CRASHED
+        return Status.CRASHED
     if state.still_steps >= rules.immobilized_steps:
-        return IMMOBILIZED
+        return Status.IMMOBILIZED
     if state.falling_steps >= rules.reversed_steps:
-        return REVERSED
+        return Status.REVERSED
     if sim_time >= time_limit - 1e-9:
-        return TIME_UP
-    return IN_PROGRESS
+        return Status.TIME_UP
+    return Status.IN_PROGRESS
 
 
 def complete_lap(state: LapState, sim_time: float) -> None:
@@ -98,9 +117,9 @@ def complete_lap(state: LapState, sim_time: float) -> None:
     state.best_distance = state.distance
 
 
-def start_penalty(rules: RaceRules, state: LapState, status: str) -> None:
+def start_penalty(rules: RaceRules, state: LapState, status: Status) -> None:
     """Count a failure in evaluation and hold the car still for its penalty."""
     state.counts[status] += 1
     state.resets += 1
     state.still_steps = state.falling_steps = 0
-    state.pause_left = rules.collision_penalty if status == CRASHED else rules.off_track_penalty
+    state.pause_left = rules.collision_penalty if status == Status.CRASHED else rules.off_track_penalty

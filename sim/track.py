@@ -48,7 +48,7 @@ class Projection:
         """True where the point lies between the borders."""
         return (self.offset <= self.half_left) & (self.offset >= -self.half_right)
 
-    def __getitem__(self, index) -> "Projection":
+    def __getitem__(self, index) -> Projection:
         return Projection(self.s[index], self.offset[index], self.segment[index], self.t[index],
                           self.half_left[index], self.half_right[index])
 
@@ -102,7 +102,7 @@ class Track:
         """Road width at every waypoint (left + right half widths), m."""
         return self._cache["half_left"] + self._cache["half_right"]
 
-    def reversed(self) -> "Track":
+    def reversed(self) -> Track:
         """The same road driven the other way round (waypoints reversed, sides swapped)."""
         return Track(self.name, self.center[::-1].copy(), self.right[::-1].copy(),
                      self.left[::-1].copy(), self.closed)

@@ -21,13 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-
 from ros_guard import require_private_network
 
 require_private_network(__file__)
 import rclpy  # noqa: E402
-
 from builtin_interfaces.msg import Time  # noqa: E402
 from geometry_msgs.msg import TwistStamped  # noqa: E402
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
@@ -37,7 +34,7 @@ from rclpy.parameter_client import AsyncParameterClient  # noqa: E402
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image, JointState, LaserScan  # noqa: E402
 
-import racer.runtime  # noqa: E402
+import racer.bundle.runtime  # noqa: E402
 from car import topics as T  # noqa: E402
 from car.calibration import Calibration, save  # noqa: E402
 from car.drivers.camera import FrameSourceCamera  # noqa: E402
@@ -45,6 +42,7 @@ from car.drivers.lidar import FakeLidar  # noqa: E402
 from car.drivers.pwm import FakePwmDir  # noqa: E402
 from car.nodes.common import rgb_to_image, scan_to_msg, stamp_ns  # noqa: E402
 from car.rosenv import apply_safe_ros_env, safe_ros_env  # noqa: E402
+from racer.reward import example_rewards  # noqa: E402
 from sim.observation import CONTRACT_VERSION  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -357,7 +355,8 @@ def test_nodes_refuse_to_start_with_bad_settings(graph, tmp_path):
         graph.add(LidarNode, params={"port": "/dev/ttyNONE"})
     (tmp_path / "cal.json").write_text('{"throttle": {"polarity": 0}}')
     with pytest.raises(StartupError, match=r"cal.json: throttle.polarity"):
-        graph.add(ControlNode, params={"pwm_root": str(tmp_path / "pwm"), "calibration_file": str(tmp_path / "cal.json")})
+        graph.add(ControlNode, params={"pwm_root": str(tmp_path / "pwm"),
+                                       "calibration_file": str(tmp_path / "cal.json")})
     with pytest.raises(StartupError, match="both 1"):
         graph.add(ControlNode, params={"pwm_root": str(tmp_path / "pwm"), "steering_channel": 1})
     with pytest.raises(StartupError, match="no such PWM chip"):
@@ -402,44 +401,37 @@ def ov_cache(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         cache = tmp_path_factory.mktemp("ov-cache")
         mp.setenv("RACER_OV_CACHE", str(cache))
-        mp.setattr(racer.runtime, "_CORE", None)
+        mp.setattr(racer.bundle.runtime, "_CORE", None)
         yield cache
 
 
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory, ov_cache) -> Path:
-    """A stereo + LIDAR model, trained for a moment and exported (racer.export)."""
+def trained_bundle(tmp_path_factory, name: str, sensors: tuple[str, ...], actions: str, n_steps: int) -> Path:
+    """A model trained for `2 * n_steps` steps and exported (racer.export): the right shapes, not a driver."""
     pytest.importorskip("torch", reason="training the test model needs the train extra")
     from racer.export import export_run
     from racer.garage import metadata_to_dict, new_metadata
     from racer.runs import TrainConfig
     from racer.train import train
 
-    md = metadata_to_dict(new_metadata(("STEREO_CAMERAS", "LIDAR"), "discrete5", 1.0, "RACER_POOLED_SHALLOW"))
-    cfg = TrainConfig(reward=str(ROOT / "reward_functions" / "center_and_progress.py"), metadata=md, track="oval",
-                      steps=256, minutes=None, envs=2, eval_every=10**9, checkpoint_every=512,
-                      hyper={"n_steps": 128, "batch_size": 64, "n_epochs": 1})
-    base = tmp_path_factory.mktemp("model")
+    md = metadata_to_dict(new_metadata(sensors, actions, 1.0, "RACER_POOLED_SHALLOW"))
+    cfg = TrainConfig(reward=str(example_rewards()["center_and_progress"]), metadata=md, track="oval",
+                      steps=2 * n_steps, minutes=None, envs=2, eval_every=10**9, checkpoint_every=512,
+                      hyper={"n_steps": n_steps, "batch_size": 64, "n_epochs": 1})
+    base = tmp_path_factory.mktemp(name)
     run, _, _ = train(base / "run", cfg)
     return export_run(run.path, base / "bundle", samples=20)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory, ov_cache) -> Path:
+    """A stereo + LIDAR model."""
+    return trained_bundle(tmp_path_factory, "model", ("STEREO_CAMERAS", "LIDAR"), "discrete5", 128)
 
 
 @pytest.fixture(scope="module")
 def lidar_bundle(tmp_path_factory, ov_cache) -> Path:
     """A LIDAR-only model (it runs on each scan)."""
-    pytest.importorskip("torch", reason="training the test model needs the train extra")
-    from racer.export import export_run
-    from racer.garage import metadata_to_dict, new_metadata
-    from racer.runs import TrainConfig
-    from racer.train import train
-
-    md = metadata_to_dict(new_metadata(("SECTOR_LIDAR",), "continuous", 1.0, "RACER_POOLED_SHALLOW"))
-    cfg = TrainConfig(reward=str(ROOT / "reward_functions" / "center_and_progress.py"), metadata=md, track="oval",
-                      steps=128, minutes=None, envs=2, eval_every=10**9, checkpoint_every=512,
-                      hyper={"n_steps": 64, "batch_size": 64, "n_epochs": 1})
-    base = tmp_path_factory.mktemp("lidar-model")
-    run, _, _ = train(base / "run", cfg)
-    return export_run(run.path, base / "bundle", samples=20)
+    return trained_bundle(tmp_path_factory, "lidar-model", ("SECTOR_LIDAR",), "continuous", 64)
 
 
 @pytest.fixture(scope="module")
@@ -458,7 +450,7 @@ def stereo_frames(stamp):
 
 def test_inference_output_matches_the_runtime_policy(graph, bundle, corrupt_bundle):
     from car.nodes.inference_node import InferenceNode
-    from racer.runtime import BundlePolicy
+    from racer.bundle.runtime import BundlePolicy
     from sim.observation import LidarConfig, camera_observation, lidar_observation, scan_to_beams
 
     policy = BundlePolicy.load(bundle)
@@ -574,7 +566,7 @@ def test_inference_process_refuses_a_corrupt_bundle(corrupt_bundle, ov_cache, tm
 
 def test_lidar_only_inference_runs_on_each_scan(graph, lidar_bundle):
     from car.nodes.inference_node import InferenceNode
-    from racer.runtime import BundlePolicy
+    from racer.bundle.runtime import BundlePolicy
     from sim.observation import lidar_observation, scan_to_beams
 
     policy = BundlePolicy.load(lidar_bundle)

@@ -20,18 +20,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from ros_guard import require_private_network
 
 require_private_network(__file__)
 import rclpy  # noqa: E402
 
 from car import topics as T  # noqa: E402
-from car.launcher import NodeSpec, parse_launch, start  # noqa: E402
+from car.launcher import NodeSpec, packaged_launch_files, parse_launch, start  # noqa: E402
 from car.rosenv import apply_safe_ros_env  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-CAR_SIM = ROOT / "launch" / "car_sim.launch.yaml"
+CAR_SIM = packaged_launch_files()["car_sim.launch.yaml"]
 BUNDLE = Path(os.environ.get("RACER_CAR_TEST_BUNDLE", ROOT / "tests" / "data" / "bundle-oval"))
 _DOMAINS = random.sample(range(1, 102), 101)  # one ROS domain per graph: graphs never hear each other
 DOMAIN = _DOMAINS.pop()

@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from racer.commands.garage import garage
-from racer.garage import (NEURAL_NETWORKS, GarageError, ModelMetadata, load_metadata, metadata_to_dict,
-                          new_metadata, parse_metadata, preset_action_space, save_metadata)
+from racer.garage import (NEURAL_NETWORKS, GarageError, ModelMetadata, load_metadata, metadata_to_dict, new_metadata,
+                          parse_metadata, preset_action_space, save_metadata)
 
 FIVE = [{"steering_angle": a, "speed": 1.0} for a in (-30, -15, 0, 15, 30)]
 # the contract's example, with its action list filled in
@@ -70,14 +70,16 @@ def test_sac_and_our_network_are_accepted():
     ({"sensor": "LIDAR"}, "sensor: expected a list"),
     ({"action_space": []}, "action_space: a discrete action space is a non-empty list"),
     ({"action_space": [{"steering_angle": 0, "speed": 1}, {"steering_angle": 10}]}, "action_space[1].speed: missing"),
-    ({"action_space": [{"steering_angle": 45, "speed": 1}]}, "action_space[0].steering_angle: 45 is outside [-30.0, 30.0]"),
+    ({"action_space": [{"steering_angle": 45, "speed": 1}]},
+     "action_space[0].steering_angle: 45 is outside [-30.0, 30.0]"),
     ({"action_space": [{"steering_angle": 0, "speed": "fast"}]}, "action_space[0].speed: expected a number"),
     ({"action_space": [3]}, "action_space[0]: expected an object"),
     ({"action_space": {"steering_angle": {"low": -30, "high": 30}, "speed": {"low": 2, "high": 1}},
       "action_space_type": "continuous"}, "action_space.speed: low 2.0 must be below high 1.0"),
     ({"action_space": {"steering_angle": {"low": -30}, "speed": {"low": 1, "high": 2}},
       "action_space_type": "continuous"}, "action_space.steering_angle: expected"),
-    ({"action_space_type": "continuous"}, "action_space_type: 'continuous' does not match action_space, which is a list"),
+    ({"action_space_type": "continuous"},
+     "action_space_type: 'continuous' does not match action_space, which is a list"),
     ({"action_space": CONTINUOUS, "action_space_type": "discrete"},
      "action_space_type: 'discrete' does not match action_space, which is an object of ranges"),
     ({"action_space_type": "hybrid"}, "action_space_type: 'hybrid' is not one of discrete, continuous"),

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from car.launcher import LaunchError, NodeSpec, infer_type, param_text, parse_launch, start
+from car.launcher import LaunchError, NodeSpec, infer_type, packaged_launch_files, param_text, parse_launch, start
 
 ROOT = Path(__file__).resolve().parent.parent
-CAR = ROOT / "launch" / "car.launch.yaml"
-CAR_SIM = ROOT / "launch" / "car_sim.launch.yaml"
+CAR = packaged_launch_files()["car.launch.yaml"]
+CAR_SIM = packaged_launch_files()["car_sim.launch.yaml"]
 
 
 def by_name(nodes: list[NodeSpec]) -> dict[str, NodeSpec]:
@@ -210,3 +210,18 @@ def test_car_up_refuses_before_starting_anything(tmp_path):
     r = CliRunner().invoke(car, ["up", str(CAR_SIM), "--model", str(tmp_path / "nope"), "--arg", "laps"])
     assert r.exit_code == 2 and "expected name=value" in r.output
     assert not run.exists() or not list(run.glob("*.log"))
+
+
+def test_launch_files_are_found_by_path_or_packaged_name(tmp_path, monkeypatch):
+    from car.launcher import find_launch_file
+    monkeypatch.chdir(tmp_path)
+    assert find_launch_file("car_sim.launch.yaml") == CAR_SIM
+    assert find_launch_file("car") == CAR
+    own = tmp_path / "car_sim.launch.yaml"  # a user's own file of the same name wins
+    own.write_text("launch: []\n")
+    assert find_launch_file("car_sim.launch.yaml") == Path("car_sim.launch.yaml")
+    with pytest.raises(LaunchError, match=r"nope.yaml: no such launch file.*packaged: car.launch.yaml, "
+                                          r"car_sim.launch.yaml"):
+        find_launch_file("nope.yaml")
+    with pytest.raises(LaunchError, match="no such launch file"):
+        find_launch_file("elsewhere/car.launch.yaml")  # a path that is not there is not a packaged name

@@ -10,8 +10,8 @@ import math
 
 import numpy as np
 import pytest
-
 from conftest import CIRCLE_STEER_DEG, STRAIGHT_ACTION, stadium_centerline
+
 from sim.env import RewardError
 from sim.params import PARAM_KEYS
 from sim.track import from_centerline

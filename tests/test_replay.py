@@ -133,7 +133,7 @@ def test_camera_frames_need_rgb_render_mode():
 def test_racing_line_plot(tmp_path, evaluation_trace):
     rows, _ = evaluation_trace
     statuses = {r["episode_status"] for r in rows}
-    assert {R.OFF_TRACK, R.PAUSE, R.LAP_COMPLETE} <= statuses  # the trace has all that is marked
+    assert {R.Status.OFF_TRACK, R.Status.PAUSE, R.Status.LAP_COMPLETE} <= statuses  # the trace has all that is marked
     path = tmp_path / "line.png"
     plot_racing_line(load("oval"), rows, str(path))
     img = np.asarray(Image.open(path).convert("RGB")).astype(int)

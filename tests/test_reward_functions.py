@@ -1,4 +1,4 @@
-"""The example reward functions in reward_functions/ run unchanged in the simulator."""
+"""The example reward functions shipped in racer/reward_functions run unchanged in the simulator."""
 import importlib.util
 import math
 from pathlib import Path
@@ -7,9 +7,10 @@ import gymnasium as gym
 import pytest
 
 import sim
+from racer.reward import example_rewards
 from sim.expert import PurePursuit, expert_policy
 
-FUNCTIONS = sorted((Path(__file__).parent.parent / "reward_functions").glob("*.py"))
+FUNCTIONS = list(example_rewards().values())
 CONTINUOUS = {"steering_angle": {"low": -30, "high": 30}, "speed": {"low": 0.5, "high": 2.0}}
 
 

@@ -14,10 +14,10 @@ from click.testing import CliRunner
 
 import sim
 from racer.commands.reward import reward
-from racer.reward import RewardFunction, RewardFunctionError, RewardSourceWarning
+from racer.reward import RewardFunction, RewardFunctionError, RewardSourceWarning, example_rewards
 from sim.env import RewardError
 
-REWARD_FUNCTIONS = Path(__file__).parent.parent / "reward_functions"
+EXAMPLES = example_rewards()
 TRACE_COLUMNS = ("episode,steps,X,Y,yaw,steer,throttle,action,reward,done,all_wheels_on_track,progress,"
                  "closest_waypoint,track_len,tstamp,episode_status,pause_duration,obstacle_crash_counter,"
                  "wall_clock").split(",")
@@ -300,7 +300,7 @@ def test_env_step_raises_naming_the_step(tmp_path):
 # ---- racer reward test ---------------------------------------------------------------------------
 def test_cli_follow_center(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(reward, ["test", str(REWARD_FUNCTIONS / "follow_center.py"), "--track", "oval"])
+    result = CliRunner().invoke(reward, ["test", str(EXAMPLES["follow_center"]), "--track", "oval"])
     assert result.exit_code == 0, result.output
     for case in ("forward: centre", "forward: left border", "forward: off track right", "reverse: start line",
                  "reverse: before the finish", "centre line, every"):
@@ -368,7 +368,18 @@ def test_cli_trace_replays_the_logged_states(tmp_path):
 def test_cli_trace_without_columns(tmp_path):
     trace = tmp_path / "t.csv"
     trace.write_text("episode,steps,X,Y\n0,2,1.0,2.0\n")
-    result = CliRunner().invoke(reward, ["test", str(REWARD_FUNCTIONS / "follow_center.py"), "--track", "oval",
+    result = CliRunner().invoke(reward, ["test", str(EXAMPLES["follow_center"]), "--track", "oval",
                                          "--trace", str(trace), "--plot", str(tmp_path / "p.png")])
     assert result.exit_code == 1
     assert f"{trace}: the trace has no column yaw, steer, throttle" in result.output
+
+
+def test_reward_files_are_found_by_path_or_example_name(tmp_path, monkeypatch):
+    from racer.reward import find_reward_file
+    monkeypatch.chdir(tmp_path)
+    assert find_reward_file("follow_center") == EXAMPLES["follow_center"]
+    assert find_reward_file("follow_center.py") == EXAMPLES["follow_center"]
+    (tmp_path / "follow_center.py").write_text("def reward_function(params):\n    return 1.0\n")
+    assert find_reward_file("follow_center.py") == Path("follow_center.py")  # the user's own file wins
+    with pytest.raises(FileNotFoundError, match=r"mine.py: no such reward function file.*examples: center_and_prog"):
+        find_reward_file("mine.py")

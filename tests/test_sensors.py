@@ -125,7 +125,8 @@ def test_stereo_disparity(make_env, stadium, ahead):
     pose = {"pose": (x, y, 0.0)}
     without, _ = env.reset(options=pose)
     half_w, length = 0.15, 0.2
-    env.world.add_box(x + CAM.x + ahead + length / 2, y, 0.0, length, 2 * half_w, 0.3)  # face `ahead` m from the cameras
+    # the box's face `ahead` m from the cameras
+    env.world.add_box(x + CAM.x + ahead + length / 2, y, 0.0, length, 2 * half_w, 0.3)
     with_box, _ = env.reset(options=pose)
     img = with_box["STEREO_CAMERAS"]
     assert img.shape == (120, 160, 2) and img.dtype == np.uint8
@@ -251,7 +252,7 @@ def test_numpy_renderer_matches_tinyrenderer(make_env, start, offset, turn):
     track = env.track
     (x, y), h = track.point_at(start * track.length, offset)
     env.reset(options={"pose": (float(x), float(y), math.degrees(h) + turn)})
-    rig = env._rig()
+    rig = env.camera_rig()
     ours = grayscale(rig.render(*env.state[:3], rgb=True)[0]).astype(int)
     ref = grayscale(env.world.reference_image(env.car_index, env.suite.camera, 0.0)).astype(int)
     rows = slice(rig.row0 + 10, None)
@@ -266,7 +267,7 @@ def test_ego_car_invisible_but_a_box_is_seen(make_env, stadium):
     pose = (5.0, 0.0, 0.0)
     obs, _ = env.reset(options={"pose": pose})
     img = obs["FRONT_FACING_CAMERA"][..., 0]
-    rig = env._rig()
+    rig = env.camera_rig()
     x, y, yaw = env.state[:3]
     assert np.array_equal(img, rig.render(x, y, yaw, [])[..., 0])  # nothing but the floor
     # its own body box would show in the bottom rows if it were drawn (front 2 cm ahead of the lens)

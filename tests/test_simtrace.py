@@ -11,8 +11,7 @@ import pytest
 
 import sim
 from racer.metrics import MetricsWriter
-from racer.simtrace import COLUMNS, SimTraceWrapper, SimTraceWriter, closest_waypoint, next_free_iteration, \
-    read_trace
+from racer.simtrace import COLUMNS, SimTraceWrapper, SimTraceWriter, closest_waypoint, next_free_iteration, read_trace
 from sim import rules as R
 from sim.expert import PurePursuit, expert_policy
 

@@ -17,13 +17,14 @@ from racer.cli import main
 from racer.evaluate import evaluate
 from racer.garage import metadata_to_dict, parse_metadata
 from racer.metrics import MetricsWriter
-from racer.simtrace import COLUMNS, SimTraceWriter, read_trace
+from racer.reward import example_rewards
 from racer.runs import Run, TrainConfig
+from racer.simtrace import COLUMNS, SimTraceWriter, read_trace
 from racer.train import make_vec_env, train
 
 ROOT = Path(__file__).parent.parent
 LIDAR_CAR = metadata_to_dict(parse_metadata({"sensor": ["LIDAR"]}, where="test"))
-REWARD = ROOT / "reward_functions" / "center_and_progress.py"
+REWARD = example_rewards()["center_and_progress"]
 
 
 def lidar_config(**kw) -> TrainConfig:

@@ -1,17 +1,16 @@
 """End-to-end training to lapping models (minutes each: `python -m pytest -m slow`)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from racer.evaluate import evaluate
 from racer.garage import metadata_to_dict, new_metadata
+from racer.reward import example_rewards
 from racer.runs import TrainConfig
 from racer.train import clean, train
 
 pytestmark = pytest.mark.slow
-REWARD = Path(__file__).parent.parent / "reward_functions" / "center_and_progress.py"
+REWARD = example_rewards()["center_and_progress"]
 
 
 def _train_until_lapping(tmp_path, sensors, actions, track, minutes, starts=5, laps=3):

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-SYNC, CMD_SCAN, CMD_STOP, CMD_RESET = 0xA5, 0x20, 0x25, 0x40
+SYNC, CMD_SCAN, CMD_STOP = 0xA5, 0x20, 0x25
 SCAN_DESCRIPTOR = bytes([0xA5, 0x5A, 0x05, 0x00, 0x00, 0x40, 0x81])
 PACKET = 5
 

@@ -122,7 +122,7 @@ class FakePwmDir:
         self.root = Path(root)
 
     @classmethod
-    def create(cls, root: str | Path, chip: int = 0, channels: int = 2) -> "FakePwmDir":
+    def create(cls, root: str | Path, chip: int = 0, channels: int = 2) -> FakePwmDir:
         """Make root/pwmchip<chip>/{export,unexport,npwm} and pwm0..pwm<channels-1>/ (kept if present)."""
         chip_dir = Path(root) / f"pwmchip{chip}"
         chip_dir.mkdir(parents=True, exist_ok=True)

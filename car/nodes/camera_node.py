@@ -6,14 +6,13 @@ right_device (V4L2 devices), width, height (capture size), rate_hz.
 """
 from __future__ import annotations
 
-import time
-
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from car import topics as T
 from car.drivers.camera import Camera, CameraError, V4L2Camera
-from car.nodes.common import Param, StartupError, declare_params, in_range, rgb_to_image, run_node
+from car.nodes.common import (Param, StartupError, ThrottledLog, best_effort, declare_params, in_range, rgb_to_image,
+                              run_node)
 
 PARAMS = [
     Param("stereo", False, "two cameras (STEREO_CAMERAS): left = device, right = right_device"),
@@ -23,7 +22,6 @@ PARAMS = [
     Param("height", 480, "capture height (px)", lambda v: None if v > 0 else "must be > 0"),
     Param("rate_hz", T.CONTROL_HZ, "frames per second", in_range(0.1, 120.0)),
 ]
-ERROR_LOG_PERIOD = 2.0  # s between repeated read-error messages
 
 
 class CameraNode(Node):
@@ -53,7 +51,7 @@ class CameraNode(Node):
         self.pubs = [self.create_publisher(Image, t, T.SENSOR_QOS) for t in self.topics]
         self.frames = 0
         self.errors = 0
-        self._last_error_log = -1e9
+        self.log = ThrottledLog(self.get_logger())
         self.timer = self.create_timer(1.0 / p["rate_hz"], self._tick)
         self.get_logger().info(f"camera: {len(self.cameras)} camera(s) -> {', '.join(self.topics)} at "
                                f"{p['rate_hz']:g} Hz")
@@ -63,10 +61,7 @@ class CameraNode(Node):
             frames = [cam.read() for cam in self.cameras]
         except CameraError as exc:
             self.errors += 1
-            now = time.monotonic()
-            if now - self._last_error_log > ERROR_LOG_PERIOD:
-                self._last_error_log = now
-                self.get_logger().error(f"camera read failed ({self.errors} so far): {exc}")
+            self.log.error("read", f"camera read failed ({self.errors} so far): {exc}")
             return
         stamp = self.get_clock().now().to_msg()  # one stamp for both frames of a stereo tick
         for pub, frame, fid in zip(self.pubs, frames, self.frame_ids):
@@ -75,10 +70,7 @@ class CameraNode(Node):
 
     def shutdown(self) -> None:
         for cam in self.cameras:
-            try:
-                cam.close()
-            except Exception as exc:  # noqa: BLE001 - closing is best effort
-                self.get_logger().warning(f"closing a camera: {exc}")
+            best_effort(self, "closing a camera", cam.close)
 
 
 def main(args=None) -> None:

@@ -5,8 +5,10 @@ import math
 import os
 import signal
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -15,6 +17,48 @@ from car.rosenv import apply_safe_ros_env
 
 class StartupError(RuntimeError):
     """A node that refuses to start (missing model, bad calibration, ...); the message says why."""
+
+
+# ---- logging ------------------------------------------------------------------------------------
+LOG_PERIOD = 2.0  # s between two messages of one kind that could otherwise repeat every frame
+
+
+class ThrottledLog:
+    """A node's log for messages that may repeat every frame (a failing sensor, a bad action):
+    each `key` is written at most once per `period` seconds, so the log is never flooded."""
+
+    def __init__(self, logger, period: float = LOG_PERIOD) -> None:
+        self.logger, self.period = logger, period
+        self._last: dict[str, float] = {}
+
+    def _due(self, key: str) -> bool:
+        now = time.monotonic()
+        if now - self._last.get(key, -math.inf) < self.period:
+            return False
+        self._last[key] = now
+        return True
+
+    def warning(self, key: str, text: str) -> None:
+        """Log `text` at WARNING unless `key` was logged less than `period` s ago."""
+        if self._due(key):
+            self.logger.warning(text)
+
+    def error(self, key: str, text: str) -> None:
+        """Log `text` at ERROR unless `key` was logged less than `period` s ago."""
+        if self._due(key):
+            self.logger.error(text)
+
+
+def best_effort(node, what: str, action: Callable[[], Any]) -> None:
+    """Run a shutdown step (close a driver, publish a last stop) that may fail when the hardware or
+    ROS is already gone; a failure is logged as a warning (when the logger still works), not raised."""
+    try:
+        action()
+    except Exception as exc:  # noqa: BLE001 - shutdown goes on whatever failed
+        try:
+            node.get_logger().warning(f"{what}: {exc}")
+        except Exception:  # noqa: BLE001 - ROS is down: nowhere to log
+            pass
 
 
 # ---- messages -----------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from sensor_msgs.msg import JointState
 from car import topics as T
 from car.calibration import Calibration, CalibrationError, load
 from car.drivers.pwm import DEFAULT_ROOT, FakePwmDir, PwmChannel, PwmError, SysfsPwm, chip_path, is_sysfs
-from car.nodes.common import Param, StartupError, declare_params, in_range, on_params, run_node
+from car.nodes.common import Param, StartupError, ThrottledLog, declare_params, in_range, on_params, run_node
 
 PARAMS = [
     Param("calibration_file", "", "calibration JSON ('' = DeepRacer defaults)"),
@@ -36,7 +36,6 @@ PARAMS = [
     Param("max_throttle", 1.0, "throttle commands are clipped to +-max_throttle", in_range(0.0, 1.0), dynamic=True),
 ]
 WATCHDOG_TIMEOUT = T.WATCHDOG_PERIODS / T.CONTROL_HZ  # s
-ERROR_LOG_PERIOD = 2.0
 
 
 class ControlNode(Node):
@@ -57,8 +56,8 @@ class ControlNode(Node):
         self.last_command: float | None = None  # time.monotonic() of the newest command
         self.timed_out = True  # neutral until a command arrives
         self.pulses = self.cal.neutral()
-        self._last_error_log = -1e9
-        self.neutral("start")
+        self.log = ThrottledLog(self.get_logger())
+        self.neutral()
         self.sub = self.create_subscription(TwistStamped, T.SERVO_CMD, self._on_command, T.COMMAND_QOS)
         self.watchdog = self.create_timer(WATCHDOG_TIMEOUT, self._watchdog)
         self.watchdog.cancel()  # armed by the first command
@@ -66,7 +65,8 @@ class ControlNode(Node):
         c = self.cal
         self.get_logger().info(
             f"control: steering {c.steering.min_ns}/{c.steering.mid_ns}/{c.steering.max_ns} ns "
-            f"(polarity {c.steering.polarity}), throttle {c.throttle.min_ns}/{c.throttle.mid_ns}/{c.throttle.max_ns} ns "
+            f"(polarity {c.steering.polarity}), "
+            f"throttle {c.throttle.min_ns}/{c.throttle.mid_ns}/{c.throttle.max_ns} ns "
             f"(polarity {c.throttle.polarity}), max_throttle {self.max_throttle:g}, watchdog "
             f"{1000 * WATCHDOG_TIMEOUT:.0f} ms; outputs {self.steering_pwm!r}, {self.throttle_pwm!r}; neutral")
 
@@ -98,10 +98,7 @@ class ControlNode(Node):
             self.throttle_pwm.set_pulse_ns(t_ns)
             self.steering_pwm.set_pulse_ns(s_ns)
         except (OSError, ValueError) as exc:
-            now = time.monotonic()
-            if now - self._last_error_log > ERROR_LOG_PERIOD:
-                self._last_error_log = now
-                self.get_logger().error(f"PWM write failed: {exc}")
+            self.log.error("pwm", f"PWM write failed: {exc}")
         self.pulses = (s_ns, t_ns)
         msg = JointState()
         msg.header.stamp = stamp
@@ -110,7 +107,8 @@ class ControlNode(Node):
         self.pub.publish(msg)
         return s_ns, t_ns
 
-    def neutral(self, why: str) -> None:
+    def neutral(self) -> None:
+        """Mid pulses (wheels straight, motor still) until the next command."""
         self.timed_out = True
         self.output(0.0, 0.0, self.get_clock().now().to_msg())
 
@@ -131,12 +129,12 @@ class ControlNode(Node):
         if self.timed_out or self.last_command is None:
             return
         silent = time.monotonic() - self.last_command
-        self.neutral("watchdog")
+        self.neutral()
         self.get_logger().warning(f"watchdog: no command for {1000 * silent:.0f} ms: neutral")
 
     def shutdown(self) -> None:
         try:
-            self.neutral("shutdown")
+            self.neutral()
         except Exception:  # noqa: BLE001 - ROS may already be down: the PWM write is what matters
             s_ns, t_ns = self.cal.neutral()
             try:

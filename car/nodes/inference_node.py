@@ -16,7 +16,6 @@ runs on each scan instead.  `latency_stats()` gives frame stamp -> publish laten
 """
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections import deque
@@ -27,11 +26,11 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState, LaserScan
 
 from car import topics as T
-from car.nodes.common import (Param, StartupError, declare_params, image_to_rgb, in_range, on_params, run_node,
-                              scan_from_msg, stamp_key, stamp_ns)
-from racer.runtime import BundleError, BundlePolicy
-from sim.observation import (CameraConfig, LidarConfig, SensorSuite, camera_observation, lidar_observation,
-                             scan_to_beams)
+from car.nodes.common import (Param, StartupError, ThrottledLog, best_effort, declare_params, image_to_rgb, in_range,
+                              on_params, run_node, scan_from_msg, stamp_key, stamp_ns)
+from racer.bundle.format import BundleError, bundle_lidar_config
+from racer.bundle.runtime import BundlePolicy
+from sim.observation import CameraConfig, SensorSuite, camera_observation, lidar_observation, scan_to_beams
 
 PARAMS = [
     Param("model_path", "", "exported model bundle directory (racer export)", dynamic=True),
@@ -40,21 +39,7 @@ PARAMS = [
     Param("latency_log_period", 10.0, "s between latency summaries in the log (0 = none)", in_range(0.0, 3600.0),
           dynamic=True),
 ]
-WARN_PERIOD = 2.0
 LATENCY_WINDOW = 1000
-
-
-def lidar_config_of(bundle_dir: Path) -> LidarConfig:
-    """The bundle's LIDAR preprocessing: model_metadata.json's lidar_config over the defaults."""
-    path = bundle_dir / "model_metadata.json"
-    if not path.is_file():
-        return LidarConfig()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        overrides = data.get("lidar_config") if isinstance(data, dict) else None
-        return LidarConfig().with_overrides(overrides) if overrides else LidarConfig()
-    except (OSError, ValueError, TypeError) as exc:
-        raise BundleError(f"{path}: cannot read lidar_config ({exc})") from None
 
 
 def load_bundle(path: str) -> tuple[BundlePolicy, SensorSuite]:
@@ -66,7 +51,7 @@ def load_bundle(path: str) -> tuple[BundlePolicy, SensorSuite]:
         raise BundleError(f"{bundle_dir}: no such model bundle directory")
     policy = BundlePolicy.load(bundle_dir, sensors=None)
     try:
-        suite = SensorSuite(tuple(policy.sensors), CameraConfig(), lidar_config_of(bundle_dir))
+        suite = SensorSuite(tuple(policy.sensors), CameraConfig(), bundle_lidar_config(bundle_dir))
     except ValueError as exc:
         raise BundleError(f"{bundle_dir / 'bundle.json'}: {exc}") from None
     zeros = {name: np.zeros(shape[1:], dtype=np.float32) for name, shape in policy.bundle["inputs"].items()}
@@ -94,7 +79,7 @@ class InferenceNode(Node):
         self.infer_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)  # ms, observation + policy
         self.published = 0
         self.skipped = 0
-        self._warned: dict[str, float] = {}
+        self.log = ThrottledLog(self.get_logger())
         self._since_log = 0
         try:
             self.load(p["model_path"])
@@ -163,12 +148,6 @@ class InferenceNode(Node):
         return None
 
     # ---- sensors --------------------------------------------------------------------------------
-    def _warn(self, key: str, text: str) -> None:
-        now = time.monotonic()
-        if now - self._warned.get(key, -1e9) > WARN_PERIOD:
-            self._warned[key] = now
-            self.get_logger().warning(text)
-
     def _lidar_obs(self, ranges, amin, inc) -> np.ndarray:
         cfg = self.suite.lidar
         return lidar_observation(scan_to_beams(ranges, amin, inc, cfg), self.suite.lidar_name, cfg)
@@ -178,7 +157,7 @@ class InferenceNode(Node):
             return
         raw = scan_from_msg(msg)
         if len(raw[0]) == 0 or not raw[2] > 0:
-            self._warn("scan", f"ignoring a LaserScan with {len(raw[0])} ranges and increment {raw[2]}")
+            self.log.warning("scan", f"ignoring a LaserScan with {len(raw[0])} ranges and increment {raw[2]}")
             return
         self.scan = (raw, time.monotonic())
         self.lidar_obs = self._lidar_obs(*raw)
@@ -204,12 +183,12 @@ class InferenceNode(Node):
         if suite.lidar_name:
             if self.scan is None:
                 self.skipped += 1
-                self._warn("no-scan", f"waiting for the first LIDAR scan on {T.SCAN}: frames are skipped")
+                self.log.warning("no-scan", f"waiting for the first LIDAR scan on {T.SCAN}: frames are skipped")
                 return
             age = time.monotonic() - self.scan[1]
             if age > self.max_scan_age:
                 self.skipped += 1
-                self._warn("old-scan", f"the newest LIDAR scan is {age:.2f} s old (max_scan_age "
+                self.log.warning("old-scan", f"the newest LIDAR scan is {age:.2f} s old (max_scan_age "
                                        f"{self.max_scan_age} s): frames are skipped, the car stops")
                 return
             obs[suite.lidar_name] = self.lidar_obs
@@ -218,13 +197,13 @@ class InferenceNode(Node):
                 obs[suite.camera_name] = camera_observation([image_to_rgb(m) for m in images], suite.camera)
             except ValueError as exc:
                 self.skipped += 1
-                self._warn("image", f"skipping a frame: {exc}")
+                self.log.warning("image", f"skipping a frame: {exc}")
                 return
         try:
             out = self.policy.outputs(obs)
         except (RuntimeError, ValueError) as exc:  # no action: the control watchdog stops the car
             self.skipped += 1
-            self._warn("infer", f"inference failed, frame skipped: {exc}")
+            self.log.warning("infer", f"inference failed, frame skipped: {exc}")
             return
         msg = JointState()
         msg.header.stamp = stamp
@@ -246,7 +225,8 @@ class InferenceNode(Node):
             return float(np.percentile(np.asarray(values), q)) if values else math.nan
         lat, inf = list(self.latencies), list(self.infer_ms)
         return {"frames": self.published, "skipped": self.skipped, "window": len(lat),
-                "latency_p50_ms": pct(lat, 50), "latency_p99_ms": pct(lat, 99), "latency_max_ms": max(lat, default=math.nan),
+                "latency_p50_ms": pct(lat, 50), "latency_p99_ms": pct(lat, 99),
+                "latency_max_ms": max(lat, default=math.nan),
                 "inference_p50_ms": pct(inf, 50), "inference_p99_ms": pct(inf, 99)}
 
     def _set_log_timer(self) -> None:
@@ -267,10 +247,7 @@ class InferenceNode(Node):
         self._since_log = 0
 
     def shutdown(self) -> None:
-        try:
-            self.publish_stop()
-        except Exception:  # noqa: BLE001 - ROS may already be down
-            pass
+        best_effort(self, "publishing the last stop", self.publish_stop)
 
 
 def main(args=None) -> None:

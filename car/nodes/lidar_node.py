@@ -7,14 +7,13 @@ the DeepRacer), range_min, range_max, rate_hz.
 """
 from __future__ import annotations
 
-import time
-
 from rclpy.node import Node
 from sensor_msgs.msg import LaserScan
 
 from car import topics as T
 from car.drivers.lidar import Lidar, LidarError, SerialLidar
-from car.nodes.common import Param, StartupError, declare_params, in_range, run_node, scan_to_msg
+from car.nodes.common import (Param, StartupError, ThrottledLog, best_effort, declare_params, in_range, run_node,
+                              scan_to_msg)
 
 PARAMS = [
     Param("port", "/dev/ttyUSB0", "serial port of the RPLIDAR"),
@@ -26,7 +25,6 @@ PARAMS = [
     Param("range_max", 12.0, "m", in_range(0.1, 100.0)),
     Param("rate_hz", 10.0, "scans per second", in_range(0.1, 100.0)),
 ]
-ERROR_LOG_PERIOD = 2.0
 
 
 class LidarNode(Node):
@@ -45,7 +43,7 @@ class LidarNode(Node):
         self.pub = self.create_publisher(LaserScan, T.SCAN, T.SENSOR_QOS)
         self.scans = 0
         self.errors = 0
-        self._last_error_log = -1e9
+        self.log = ThrottledLog(self.get_logger())
         self.timer = self.create_timer(1.0 / self.rate, self._tick)
         self.get_logger().info(f"lidar: {type(lidar).__name__} -> {T.SCAN} at {self.rate:g} Hz")
 
@@ -54,10 +52,7 @@ class LidarNode(Node):
             ranges, amin, inc = self.lidar.read()
         except LidarError as exc:
             self.errors += 1
-            now = time.monotonic()
-            if now - self._last_error_log > ERROR_LOG_PERIOD:
-                self._last_error_log = now
-                self.get_logger().error(f"lidar read failed ({self.errors} so far): {exc}")
+            self.log.error("read", f"lidar read failed ({self.errors} so far): {exc}")
             return
         stamp = self.get_clock().now().to_msg()
         self.pub.publish(scan_to_msg(ranges, amin, inc, stamp, "laser", self.range_min, self.range_max,
@@ -65,10 +60,7 @@ class LidarNode(Node):
         self.scans += 1
 
     def shutdown(self) -> None:
-        try:
-            self.lidar.close()
-        except Exception as exc:  # noqa: BLE001 - closing is best effort
-            self.get_logger().warning(f"closing the lidar: {exc}")
+        best_effort(self, "closing the lidar", self.lidar.close)
 
 
 def main(args=None) -> None:

@@ -14,18 +14,19 @@ geometry_msgs/TwistStamped: angular.z = steering, linear.x = throttle, header.st
 """
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
 import numpy as np
 from geometry_msgs.msg import TwistStamped
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 
 from car import topics as T
-from car.nodes.common import Param, StartupError, declare_params, in_range, on_params, run_node
-from racer.runtime import BundleError, read_bundle_json
-from sim.actions import ActionSpace, ActionSpaceError, parse_action_space
+from car.nodes.common import (Param, StartupError, ThrottledLog, best_effort, declare_params, in_range, on_params,
+                              run_node)
+from racer.bundle.format import BundleError, bundle_action_space
+from sim.actions import ActionSpace
+from sim.car import CarSpec
+
+CAR = CarSpec()
 
 
 def _positive(v) -> str | None:
@@ -36,21 +37,9 @@ PARAMS = [
     Param("model_path", "", "exported model bundle directory: its action space", dynamic=True),
     Param("max_speed", 0.0, "speed setting in [0, 1]; 0 = the car does not move", in_range(0.0, 1.0), dynamic=True),
     Param("autonomous", False, "drive from the model (false: throttle 0)", dynamic=True),
-    Param("top_speed", 4.0, "m/s of the car at full throttle", _positive, dynamic=True),
-    Param("max_steering_deg", 30.0, "steering angle at full lock (deg)", _positive, dynamic=True),
+    Param("top_speed", CAR.max_speed, "m/s of the car at full throttle", _positive, dynamic=True),
+    Param("max_steering_deg", CAR.max_steer_deg, "steering angle at full lock (deg)", _positive, dynamic=True),
 ]
-WARN_PERIOD = 2.0
-
-
-def action_space_of(model_path: str) -> ActionSpace:
-    """The action space in a bundle's bundle.json; BundleError names the file and the key."""
-    if not Path(model_path).is_dir():
-        raise BundleError(f"{model_path}: no such model bundle directory")
-    data = read_bundle_json(model_path)
-    try:
-        return parse_action_space(data["action_space"], data["action_space_type"])
-    except ActionSpaceError as exc:
-        raise BundleError(f"{Path(model_path) / 'bundle.json'}: {exc}") from None
 
 
 def action_command(actions: ActionSpace, row) -> tuple[float, float]:
@@ -74,14 +63,14 @@ class NavigationNode(Node):
         self.actions: ActionSpace | None = None
         if self.p["model_path"]:
             try:
-                self.actions = action_space_of(self.p["model_path"])
+                self.actions = bundle_action_space(self.p["model_path"])
             except BundleError as exc:
                 raise StartupError(str(exc)) from None
         else:
             self.get_logger().warning("no model_path: every action maps to a stop command")
         self.pub = self.create_publisher(TwistStamped, T.SERVO_CMD, T.COMMAND_QOS)
         self.sub = self.create_subscription(JointState, T.ACTION, self._on_action, T.COMMAND_QOS)
-        self._warned: dict[str, float] = {}
+        self.log = ThrottledLog(self.get_logger())
         self.commands = 0
         on_params(self, PARAMS, self._apply)
         self.get_logger().info(f"navigation: {self._describe()}")
@@ -97,7 +86,7 @@ class NavigationNode(Node):
             self.actions = None  # stop until the new action space is known
             if value:
                 try:
-                    self.actions = action_space_of(value)
+                    self.actions = bundle_action_space(value)
                 except BundleError as exc:
                     self.get_logger().error(f"model_path refused, every action maps to stop: {exc}")
                     return str(exc)
@@ -105,23 +94,17 @@ class NavigationNode(Node):
         self.get_logger().info(f"{name} = {value!r}: {self._describe()}")
         return None
 
-    def _warn(self, key: str, text: str) -> None:
-        now = time.monotonic()
-        if now - self._warned.get(key, -1e9) > WARN_PERIOD:
-            self._warned[key] = now
-            self.get_logger().warning(text)
-
     def command(self, row) -> tuple[float, float]:
         """An ACTION row -> (steering, throttle) in [-1, 1], with the current settings."""
         if len(row) == 0:
             return 0.0, 0.0
         if self.actions is None:
-            self._warn("no-space", "an action arrived but no action space is loaded (model_path): stop")
+            self.log.warning("no-space", "an action arrived but no action space is loaded (model_path): stop")
             return 0.0, 0.0
         try:
             steer_deg, speed = action_command(self.actions, row)
         except ValueError as exc:
-            self._warn("bad-action", f"stop: {exc}")
+            self.log.warning("bad-action", f"stop: {exc}")
             return 0.0, 0.0
         p = self.p
         steering = max(-1.0, min(1.0, steer_deg / p["max_steering_deg"]))
@@ -138,13 +121,14 @@ class NavigationNode(Node):
         self.pub.publish(out)
         self.commands += 1
 
+    def publish_stop(self) -> None:
+        """A zero command (steering and throttle 0)."""
+        out = TwistStamped()
+        out.header.stamp = self.get_clock().now().to_msg()
+        self.pub.publish(out)
+
     def shutdown(self) -> None:
-        try:
-            out = TwistStamped()
-            out.header.stamp = self.get_clock().now().to_msg()
-            self.pub.publish(out)  # zero command
-        except Exception:  # noqa: BLE001 - ROS may already be down
-            pass
+        best_effort(self, "publishing the last stop", self.publish_stop)
 
 
 def main(args=None) -> None:

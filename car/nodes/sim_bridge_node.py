@@ -5,7 +5,7 @@ navigation and control nodes drive the simulated car:
 
 - every 1/15 s (real time / `realtime_factor`): read the latest SERVO_PWM pulse widths (none
   yet = neutral: stopped), invert the calibration to steering and throttle in [-1, 1], step
-  the env with `steer = steering * 30 deg`, `speed = max(0, throttle) * top_speed`, then
+  the env with `steer = steering * max_steer_deg` (CarSpec), `speed = max(0, throttle) * top_speed`, then
   publish the env's raw RGB camera frame(s) (sensor_msgs/Image rgb8) stamped now;
 - every 1/10 s: a raw LaserScan (the 64 contract beams, full 12 m reach) so that the car's
   `scan_to_beams` recovers the beams exactly;
@@ -28,18 +28,18 @@ from std_msgs.msg import String
 from car import topics as T
 from car.calibration import Calibration, CalibrationError, load
 from car.nodes.common import Param, StartupError, declare_params, in_range, rgb_to_image, run_node, scan_to_msg
-from racer.files import atomic_write_text
-from racer.laps import _LapBook
-from racer.runtime import BundleError, read_bundle_json
-from sim.env import DeepRacerEnv, camera_frames_rgb
+from racer.bundle.files import atomic_write_text
+from racer.bundle.format import BundleError, read_bundle_json
+from sim.car import CarSpec
+from sim.env import DeepRacerEnv
+from sim.laps import LapBook
 from sim.lidar import Lidar
-from sim.rules import RaceRules
+from sim.rules import FAILURES, RaceRules
 from sim.track import TrackError
 
-STEER_MAX_DEG = 30.0
+CAR = CarSpec()
 STATUS_HZ = 2.0
 HUGE = 10**9  # immobilised / reversed steps: the real car may stand still as long as it likes
-COUNTS = ("off_track", "crashed", "immobilized", "reversed")
 
 
 def _positive(v) -> str | None:
@@ -53,7 +53,7 @@ PARAMS = [
     Param("laps", 3, "laps to drive; then the car is held still", in_range(1, 100000)),
     Param("start", 0.0, "start point, fraction of the track", in_range(0.0, 1.0)),
     Param("calibration_file", "", "calibration JSON ('' = DeepRacer defaults): inverted on the PWM"),
-    Param("top_speed", 4.0, "m/s of the simulated car at full throttle", _positive),
+    Param("top_speed", CAR.max_speed, "m/s of the simulated car at full throttle", _positive),
     Param("results_file", "", "JSON of the laps, written when they are done ('' = none)"),
     Param("realtime_factor", 1.0, "simulated seconds per real second", in_range(0.01, 100.0)),
     Param("lidar_noise_std", 0.01, "m: noise of the raw LIDAR scan", in_range(0.0, 1.0)),
@@ -112,8 +112,8 @@ class SimBridge(Node):
         self.track, self.sensors, self.top_speed = str(p["track"]), sensors, p["top_speed"]
         self.results_file = p["results_file"]
         self.stereo = env.suite.stereo
-        self.book = _LapBook()
-        self.info = env._info()
+        self.book = LapBook()
+        self.info = env.info()
         self.done = False
         self.results_written = False
         self.last_pwm: JointState | None = None
@@ -148,7 +148,7 @@ class SimBridge(Node):
         if not self.done:
             steering, throttle = self.command()
             _, _, terminated, truncated, info = self.env.step_command(
-                steering * STEER_MAX_DEG, max(0.0, throttle) * self.top_speed, min_speed=0.0)
+                steering * CAR.max_steer_deg, max(0.0, throttle) * self.top_speed, min_speed=0.0)
             self.steps += 1
             self.info = info
             self.book.update(info, terminated or truncated)
@@ -158,7 +158,7 @@ class SimBridge(Node):
 
     def publish_frames(self) -> None:
         stamp = self.get_clock().now().to_msg()
-        for pub, frame, fid in zip(self.cam_pubs, camera_frames_rgb(self.env), self.cam_frames):
+        for pub, frame, fid in zip(self.cam_pubs, self.env.camera_frames(), self.cam_frames):
             pub.publish(rgb_to_image(frame, stamp, fid))
 
     def _scan(self) -> None:
@@ -172,7 +172,7 @@ class SimBridge(Node):
         info, env = self.info, self.env
         return {"laps": info["laps"], "laps_target": self.laps, "lap_times": info["lap_times"],
                 "progress": float(info["params"]["progress"]), "resets": info["resets"],
-                **{k: info[f"{k}_count"] for k in COUNTS},
+                **{str(k): info[f"{k}_count"] for k in FAILURES},
                 "status": "complete" if self.done else str(info["status"]),
                 "sim_time": info["sim_time"], "speed": float(env.state.speed),
                 "pose": [float(v) for v in env.state[:3]], "command": list(info["command"])}
@@ -189,7 +189,7 @@ class SimBridge(Node):
                 "laps_done": done, "completion": 100.0 * min(self.laps, done + partial / 100.0) / self.laps,
                 "lap_times": info["lap_times"], "total_time": float(sum(info["lap_times"])),
                 "laps": [r.as_dict() for r in self.book.laps], "resets": st["resets"],
-                **{k: st[k] for k in COUNTS}, "steps": self.steps}
+                **{str(k): st[k] for k in FAILURES}, "steps": self.steps}
 
     def write_results(self, status: str) -> None:
         if not self.done and self.info["sim_time"] > 0:

@@ -1,13 +1,23 @@
-"""`racer car up`: start a car launch file's nodes (the real car, or the car against the simulator)."""
+"""`racer car up` and `racer bench car`: the one module through which the racer CLI reaches car/.
+
+`car up` starts a car launch file's nodes (the real car, or the car against the simulator).
+What needs ROS 2 (the `car` extra) or torch (`train`) is imported inside the commands, so that
+the rest of the CLI works without them.
+"""
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.table import Table
+
+from car.launcher import LaunchError, NodeExited, declared_args, find_launch_file, parse_launch, start
+from racer.bundle.format import BundleError
+from racer.bundle.runtime import BundlePolicy
 
 console = Console()
 
@@ -22,31 +32,8 @@ def _pairs(pairs: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def graph_topics(nodes, sensors: list[str]) -> list[tuple[str, str]]:
-    """The documented topics (name, type) the launched graph uses."""
-    from car import topics as T
-    execs = {n.exec for n in nodes}
-    sim = "sim_bridge_node" in execs
-    out = []
-    if sim or "camera_node" in execs:
-        stereo = "STEREO_CAMERAS" in sensors
-        out += [(t, "sensor_msgs/msg/Image") for t in T.camera_topics(stereo)]
-    if sim or "lidar_node" in execs:
-        out.append((T.SCAN, "sensor_msgs/msg/LaserScan"))
-    if "inference_node" in execs:
-        out.append((T.ACTION, "sensor_msgs/msg/JointState"))
-    if "navigation_node" in execs:
-        out.append((T.SERVO_CMD, "geometry_msgs/msg/TwistStamped"))
-    if "control_node" in execs:
-        out.append((T.SERVO_PWM, "sensor_msgs/msg/JointState"))
-    if sim:
-        out.append((T.SIM_STATUS, "std_msgs/msg/String"))
-    return out
-
-
 def check_model(model: str):
     """Load the bundle as the inference node will; a clear refusal when it cannot run."""
-    from racer.runtime import BundleError, BundlePolicy
     try:
         return BundlePolicy.load(model)
     except BundleError as exc:
@@ -78,7 +65,7 @@ def car() -> None:
 
 
 @car.command("up")
-@click.argument("launch_file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("launch_file")
 @click.option("--model", required=True, type=click.Path(), help="Exported model bundle (racer export).")
 @click.option("--duration", type=float, default=None, help="Seconds to run (default: until Ctrl-C, or "
               "for a simulator launch until the laps are done).")
@@ -91,19 +78,19 @@ def car() -> None:
 def up(launch_file: str, model: str, duration: float | None, args: tuple[str, ...], run_dir: str | None,
        domain_id: int | None, keep_running: bool) -> None:
     """Start LAUNCH_FILE's nodes (ROS 2 YAML launch format) with MODEL; stop them on exit.
+    LAUNCH_FILE is a path, or a packaged launch file's name (car_sim.launch.yaml, car.launch.yaml).
 
     \b
-    racer car up launch/car_sim.launch.yaml --model BUNDLE --arg track=oval \\
+    racer car up car_sim.launch.yaml --model BUNDLE --arg track=oval \\
         --arg max_speed=1.0 --arg autonomous=true
     """
-    from car.launcher import LaunchError, NodeExited, declared_args, parse_launch, start
-
     launch_args = _pairs(args)
     if "model" in launch_args:
         raise click.BadParameter("give the model with --model, not --arg model=...", param_hint="--arg")
     run = Path(run_dir or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-car").resolve()
     launch_args["model"] = str(Path(model).resolve())
     try:
+        launch_file = str(find_launch_file(launch_file))
         declared = declared_args(launch_file)
         if "run_dir" in declared and "run_dir" not in launch_args:
             launch_args["run_dir"] = str(run)
@@ -133,7 +120,9 @@ def up(launch_file: str, model: str, duration: float | None, args: tuple[str, ..
         table.add_row(p.name, f"{p.spec.pkg}/{p.spec.exec}", str(p.popen.pid), p.log.name)
     console.print(table)
     console.print(f"model {model}: sensors {', '.join(sensors)}, {policy.actions.kind} actions")
-    console.print("topics: " + ", ".join(f"{t} ({ty})" for t, ty in graph_topics(nodes, sensors)), markup=False)
+    from car.topics import graph_topics
+    execs = {n.exec for n in nodes}
+    console.print("topics: " + ", ".join(f"{t} ({ty})" for t, ty in graph_topics(execs, sensors)), markup=False)
     del policy  # the inference node loads its own copy
 
     failed: Exception | None = None
@@ -171,11 +160,11 @@ def up(launch_file: str, model: str, duration: float | None, args: tuple[str, ..
 def bench_car(bundle: str | None, seconds: float, track: str, n: int) -> None:
     """Policy latency (p50/p99, one core) of the stereo + LIDAR reference networks (FP32, and with
     --int8-weights) and of BUNDLE, then the sensor message -> PWM command latency through the car's
-    ROS 2 graph driving BUNDLE (default: the stereo + LIDAR shallow FP32 reference) against the simulator.  Run it where DDS may only use
-    loopback (e.g. `unshare -rn sh -c 'ip link set lo up && racer bench car'`)."""
-    import tempfile
-
-    from racer.bench import REFERENCE_POLICIES, bench_car_latency, bench_policy_latency, reference_bundle
+    ROS 2 graph driving BUNDLE (default: the stereo + LIDAR shallow FP32 reference) against the
+    simulator.  Run it where DDS may only use loopback
+    (e.g. `unshare -rn sh -c 'ip link set lo up && racer bench car'`)."""
+    from car.bench import bench_car_latency
+    from racer.bench import REFERENCE_POLICIES, bench_policy_latency, reference_bundle
     with tempfile.TemporaryDirectory(prefix="racer-bench-car-") as tmp:
         policies = {}
         for name, (sensors, network, precision) in REFERENCE_POLICIES.items():

@@ -7,11 +7,13 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from racer.garage import (METADATA_FILE, NEURAL_NETWORKS, PRESETS, GarageError, ModelMetadata,
-                          load_metadata, metadata_path, new_metadata, save_metadata)
+from racer.garage import (METADATA_FILE, NEURAL_NETWORKS, PRESETS, GarageError, ModelMetadata, load_metadata,
+                           metadata_path, new_metadata, save_metadata)
+from sim.car import CarSpec
 from sim.observation import CAMERA_SENSORS, LIDAR_SENSORS
 
 console = Console()
+CAR = CarSpec()
 _DIR = click.option("--dir", "garage_dir", default="garage", show_default=True,
                     type=click.Path(file_okay=False), help="The garage folder: one sub-folder per car.")
 
@@ -28,7 +30,8 @@ def garage() -> None:
 @click.option("--actions", "preset", type=click.Choice(PRESETS), default="discrete5", show_default=True,
               help="discrete5: 5 steering angles at max speed; discrete10: x {max/2, max}; "
                    "continuous: ±30°, [0.5, max] m/s.")
-@click.option("--max-speed", default=1.0, show_default=True, type=click.FloatRange(0.1, 4.0), help="m/s")
+@click.option("--max-speed", default=1.0, show_default=True, type=click.FloatRange(CAR.min_speed, CAR.max_speed),
+              help="m/s")
 @click.option("--network", type=click.Choice(NEURAL_NETWORKS), default=NEURAL_NETWORKS[0], show_default=True)
 @_DIR
 @click.option("--force", is_flag=True, help="Overwrite an existing car.")

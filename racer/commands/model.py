@@ -29,7 +29,9 @@ def _archive_path(out: str) -> Path:
 @click.option("--force", is_flag=True, help="Replace an existing OUT.")
 def export(run_dir: str, out: str, precision: str | None, fmt: str, samples: int, force: bool) -> None:
     """Export RUN's best checkpoint to an OpenVINO bundle, verified against the torch policy."""
-    from racer.export import ExportError, archive_bundle, export_run
+    from racer.bundle.archive import archive_bundle
+    from racer.bundle.format import BundleError
+    from racer.export import ExportError, export_run
     from racer.runs import TrainError
     try:
         if fmt == "dir":
@@ -48,7 +50,7 @@ def export(run_dir: str, out: str, precision: str | None, fmt: str, samples: int
             console.print(f"wrote {target}")
             console.print(f"next: racer import {target} --out models/{name}")
             return
-    except (ExportError, TrainError) as exc:
+    except (ExportError, BundleError, TrainError) as exc:
         raise click.ClickException(str(exc)) from None
     _report(bundle)
     console.print(f"wrote {target}")
@@ -72,8 +74,8 @@ def _report(bundle: Path) -> None:
 @click.option("--force", is_flag=True, help="Replace an existing OUT.")
 def import_(archive: str, out: str, sensors: str | None, force: bool) -> None:
     """Unpack and validate a bundle archive (.tar.gz) made by `racer export --format tar.gz`."""
-    from racer.export import import_bundle
-    from racer.runtime import BundleError
+    from racer.bundle.archive import import_bundle
+    from racer.bundle.format import BundleError
     names = tuple(s.strip() for s in sensors.split(",") if s.strip()) if sensors else None
     try:
         bundle = import_bundle(archive, out, sensors=names, overwrite=force)
@@ -88,7 +90,7 @@ def import_(archive: str, out: str, sensors: str | None, force: bool) -> None:
 def bench_policy(bundle: str, n: int) -> None:
     """Latency of one OpenVINO policy call (raw observation -> output) on one core."""
     from racer.bench import bench_policy_latency
-    from racer.runtime import BundleError
+    from racer.bundle.format import BundleError
     try:
         r = bench_policy_latency(bundle, n=n)
     except BundleError as exc:

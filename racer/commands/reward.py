@@ -1,6 +1,7 @@
 """`racer reward test`: call a reward function on synthetic and logged states of a track."""
 from __future__ import annotations
 
+import ast
 import csv
 import math
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from racer.reward import RewardFunction, RewardFunctionError
+from racer.reward import RewardFunction, RewardFunctionError, example_rewards, find_reward_file
 from sim import ENV_ID
 from sim.car import CONTROL_DT, CarSpec
 from sim.params import copy_params
@@ -148,13 +149,34 @@ def _row(outcome: Outcome, params: dict | None) -> list[str]:
     return [outcome.case, "", text]
 
 
+def reward_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Click callback: a reward file's path, or a shipped example's name -> the file's path."""
+    if value is None:
+        return None
+    try:
+        return str(find_reward_file(value))
+    except FileNotFoundError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
 @click.group()
 def reward() -> None:
     """Reward functions: try them before training."""
 
 
+@reward.command("examples")
+def examples() -> None:
+    """The example reward functions shipped with racer (use one by name: --reward NAME)."""
+    for name, path in example_rewards().items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docs = [ast.get_docstring(n) for n in [tree, *tree.body] if isinstance(n, (ast.Module, ast.FunctionDef))]
+        summary = next((d for d in docs if d), "").split(".")[0].replace("\n", " ")
+        console.print(f"{name:<20} {summary}", soft_wrap=True, markup=False)
+        console.print(f"{'':<20} {path}", soft_wrap=True, markup=False, style="dim")
+
+
 @reward.command("test")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file", callback=reward_file)
 @click.option("--track", default="reinvent-like", show_default=True, help="Bundled track name or DeepRacer .npy.")
 @click.option("--strict", is_flag=True, help="Apply the AWS console validator's rules too.")
 @click.option("--trace", "trace_path", type=click.Path(exists=True, dir_okay=False),

@@ -1,41 +1,26 @@
 """The runtime policy: load an exported bundle and run it with OpenVINO (numpy + openvino only).
 
-Used by evaluation, the league and the car's inference node, so it must not import torch,
-pybullet or stable-baselines3.  A bundle directory holds::
-
-    bundle.json            format, observation-contract version, sensors, IR inputs, action space, ...
-    model.xml, model.bin   OpenVINO IR: one float32 input per sensor (raw contract tensors,
-                           cameras NHWC 0..255), one output "action" (probabilities or Gaussian mean)
-    model_metadata.json    the car config (DeepRacer schema)
-    checkpoint.zip         the SB3 checkpoint, for resuming training elsewhere
+Used by evaluation, the league and the car's inference node (see racer.bundle.format for the files).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.actions import ActionSpace, ActionSpaceError, parse_action_space
-from sim.observation import CONTRACT_VERSION
+from racer.bundle.format import (BUNDLE_FILE, MODEL_BIN, MODEL_XML, OUTPUT_NAME, BundleError, bundle_action_space,
+                                  read_bundle_json)
+from racer.bundle.hashes import sha256_file
+from sim.actions import ActionSpace
 
-BUNDLE_FORMAT = "racer-bundle"
-BUNDLE_VERSION = 1
-BUNDLE_FILE = "bundle.json"
-MODEL_XML, MODEL_BIN = "model.xml", "model.bin"
-OUTPUT_NAME = "action"
+if TYPE_CHECKING:
+    import openvino as ov
+
 COMPILE_CONFIG = {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": 1, "PERFORMANCE_HINT": "LATENCY"}
-_REQUIRED = ("sensors", "inputs", "output", "action_space_type", "action_space")
-
-
-class BundleError(ValueError):
-    """A bundle that cannot be run here; the message names the file and the reason."""
-
-
 _CORE = None
 
 
@@ -49,7 +34,7 @@ def cache_dir() -> Path | None:
     return Path.home() / ".cache" / "racer" / f"ov-{version}"
 
 
-def core():
+def core() -> ov.Core:
     """One OpenVINO Core per process, with the compiled-model cache when it is writable."""
     global _CORE
     if _CORE is None:
@@ -73,52 +58,11 @@ def ov_reason(exc: BaseException) -> str:
     return " ".join(keep) or str(exc).strip() or type(exc).__name__
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def read_bundle_json(bundle_dir: str | Path) -> dict:
-    """bundle.json, checked for format, version and observation contract."""
-    path = Path(bundle_dir) / BUNDLE_FILE
-    if not path.is_file():
-        raise BundleError(f"{path}: missing; {Path(bundle_dir)} is not an exported bundle (racer export)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BundleError(f"{path}: cannot read ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-    if not isinstance(data, dict) or data.get("format") != BUNDLE_FORMAT:
-        got = data.get("format") if isinstance(data, dict) else type(data).__name__
-        raise BundleError(f"{path}: format: expected {BUNDLE_FORMAT!r}, got {got!r}")
-    if data.get("bundle_version") != BUNDLE_VERSION:
-        raise BundleError(f"{path}: bundle_version {data.get('bundle_version')!r} is not supported "
-                          f"(this racer reads version {BUNDLE_VERSION})")
-    if data.get("contract_version") != CONTRACT_VERSION:
-        raise BundleError(f"{path}: the model was trained with observation contract "
-                          f"v{data.get('contract_version')}, this racer speaks v{CONTRACT_VERSION}")
-    missing = [k for k in _REQUIRED if k not in data]
-    if missing:
-        raise BundleError(f"{path}: missing key(s) {', '.join(missing)}")
-    sensors, inputs = data["sensors"], data["inputs"]
-    if not (isinstance(sensors, list) and all(isinstance(x, str) for x in sensors)):
-        raise BundleError(f"{path}: sensors: expected a list of sensor names, got {sensors!r}")
-    if not (isinstance(inputs, dict) and all(isinstance(v, list) and all(isinstance(d, int) for d in v)
-                                             for v in inputs.values())):
-        raise BundleError(f"{path}: inputs: expected {{sensor: [dims]}}, got {inputs!r}")
-    if data["output"] != OUTPUT_NAME:
-        raise BundleError(f"{path}: output: expected {OUTPUT_NAME!r}, got {data['output']!r}")
-    return data
-
-
 class BundlePolicy:
     """A compiled bundle: `outputs(obs)` -> the network's output row, `action`, `command`."""
 
-    def __init__(self, bundle_dir: Path, bundle: dict, compiled, actions: ActionSpace, model=None):
+    def __init__(self, bundle_dir: Path, bundle: dict, compiled: ov.CompiledModel, actions: ActionSpace,
+                 model: ov.Model | None = None) -> None:
         self.path, self.bundle, self.compiled, self.actions = bundle_dir, bundle, compiled, actions
         self.sensors: tuple[str, ...] = tuple(bundle["sensors"])
         self.discrete = actions.kind == "discrete"
@@ -127,7 +71,7 @@ class BundlePolicy:
         self._batch_request = None
 
     @classmethod
-    def load(cls, bundle_dir: str | Path, sensors: list[str] | tuple[str, ...] | None = None) -> "BundlePolicy":
+    def load(cls, bundle_dir: str | Path, sensors: list[str] | tuple[str, ...] | None = None) -> BundlePolicy:
         """Validate and compile a bundle; `sensors`: what the car carries (checked against the bundle)."""
         bundle_dir = Path(bundle_dir)
         bundle = read_bundle_json(bundle_dir)
@@ -135,10 +79,7 @@ class BundlePolicy:
         if sensors is not None and sorted(sensors) != sorted(bundle["sensors"]):
             raise BundleError(f"{where}: the model was trained with sensors {list(bundle['sensors'])}, "
                               f"this car has {list(sensors)}")
-        try:
-            actions = parse_action_space(bundle["action_space"], bundle["action_space_type"])
-        except ActionSpaceError as exc:
-            raise BundleError(f"{where}: {exc}") from None
+        actions = bundle_action_space(bundle_dir, bundle)
         model = _read_model(bundle_dir, bundle)
         _check_io(model, bundle, where, actions)
         single = model.clone()  # batch 1, static: ~40 % faster per call than the dynamic-batch model,
@@ -169,16 +110,18 @@ class BundlePolicy:
         self._batch_request.infer(inputs, share_inputs=True)
         return self._batch_request.get_output_tensor(0).data.copy()
 
-    def to_action(self, out: np.ndarray):
+    def to_action(self, out: np.ndarray) -> int | np.ndarray:
         """An output row -> the env action: argmax index, or the mean clipped to [-1, 1]^2."""
         if self.discrete:
             return int(np.argmax(out))
         return np.clip(out, -1.0, 1.0).astype(np.float32)
 
-    def action(self, obs: dict):
+    def action(self, obs: dict) -> int | np.ndarray:
+        """The env action for one raw observation."""
         return self.to_action(self.outputs(obs))
 
     def actions_batch(self, obs_list: list[dict]) -> list:
+        """The env actions for a list of raw observations (one batched call)."""
         return [self.to_action(row) for row in self.outputs_batch(obs_list)]
 
     def command(self, obs: dict) -> tuple[float, float]:
