@@ -101,11 +101,13 @@ def private_imports(roots: list[Path], packages: tuple[str, ...]) -> list[str]:
 def test_the_project_keeps_its_layers():
     graph = grimp.build_graph("sim", "racer", "car", include_external_packages=True, cache_dir=None)
     assert "car.nodes.inference_node" in graph.modules and "racer.bundle.runtime" in graph.modules
-    assert violations(graph) == []
+    broken = violations(graph)
+    assert not broken, "layers broken:\n" + "\n".join(broken)
 
 
 def test_no_private_name_is_imported_across_modules():
-    assert private_imports([ROOT / "sim", ROOT / "racer", ROOT / "car", ROOT / "tests"], ("sim", "racer", "car")) == []
+    found = private_imports([ROOT / "sim", ROOT / "racer", ROOT / "car", ROOT / "tests"], ("sim", "racer", "car"))
+    assert not found, "private names imported across modules:\n" + "\n".join(found)
 
 
 def _package(root: Path, name: str, modules: dict[str, str]) -> None:
