@@ -43,3 +43,13 @@ def test_missing_extra_names_the_extra(name, extra):
 
 def test_other_missing_modules_are_not_hidden():
     assert missing_extra(ModuleNotFoundError("x", name="my_reward_helpers")) is None
+
+
+def test_import_runs_on_a_car_without_torch_or_pybullet(tmp_path):
+    """`racer import` is what the car runs: numpy, OpenVINO and the bundle package only."""
+    from racer.bundle.archive import archive_bundle
+    archive = archive_bundle(ROOT / "tests" / "data" / "bundle-oval", tmp_path / "oval.tar.gz")
+    proc = racer_without(["torch", "stable_baselines3", "pybullet"],
+                         ["import", str(archive), "--out", str(tmp_path / "models" / "oval")], tmp_path)
+    assert proc.returncode == 0, proc.stdout
+    assert (tmp_path / "models" / "oval" / "model.xml").is_file()
