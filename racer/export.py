@@ -30,7 +30,7 @@ from stable_baselines3 import PPO
 from torch import nn
 
 import sim
-from racer.bundle.archive import move_into_place
+from racer.bundle.archive import check_out_path, move_into_place
 from racer.bundle.files import atomic_write_text
 from racer.bundle.format import (BUNDLE_FILE, BUNDLE_FORMAT, BUNDLE_VERSION, CHECKPOINT_FILE, METADATA_FILE, MODEL_BIN,
                                  MODEL_XML, OUTPUT_NAME, BundleError)
@@ -194,8 +194,10 @@ def export_run(run_dir: str | Path, out_dir: str | Path, precision: str = "FP32"
     PRECISIONS), verified against the torch policy; returns it."""
     run = Run(run_dir)
     out = Path(out_dir)
-    if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
-        raise ExportError(f"{out} exists; pass --force to replace it")
+    try:
+        check_out_path(out, overwrite, sources=(Path(run_dir),))
+    except BundleError as exc:
+        raise ExportError(str(exc)) from None
     try:
         cfg = run.load_config()
         ckpt = run.model_path("best")

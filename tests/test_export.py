@@ -253,6 +253,35 @@ def test_tar_gz_export_then_import_round_trip(disc_run, disc_bundle, tmp_path):
     assert r.exit_code == 1 and "STEREO_CAMERAS" in r.output and not (tmp_path / "car").exists()
 
 
+def test_force_replaces_only_a_bundle_and_never_the_source(disc_run, disc_bundle, tmp_path):
+    runs = tmp_path / "runs"
+    run = shutil.copytree(disc_run.path, runs / "a")
+    before = sorted(p.relative_to(runs) for p in runs.rglob("*"))
+    for out in (run, runs):  # the run itself, and the folder of runs
+        with pytest.raises(ExportError, match=rf"refusing to replace {out}: it holds {run}, which is being read"):
+            export_run(run, out, samples=10, overwrite=True)
+    notes = tmp_path / "notes"
+    (notes / "mine.txt").parent.mkdir()
+    (notes / "mine.txt").write_text("keep me")
+    with pytest.raises(ExportError, match=rf"refusing to replace {notes}: it is not a bundle"):
+        export_run(run, notes, samples=10, overwrite=True)
+    assert sorted(p.relative_to(runs) for p in runs.rglob("*")) == before and (notes / "mine.txt").is_file()
+    bundle = shutil.copytree(disc_bundle, tmp_path / "models" / "m")
+    assert export_run(run, bundle, samples=10, overwrite=True) == bundle  # an earlier bundle is replaced
+
+    archive = archive_bundle(bundle, bundle / "m.tar.gz")  # the archive inside the bundle it would replace
+    with pytest.raises(BundleError, match="it holds .*m.tar.gz, which is being read"):
+        import_bundle(archive, bundle, overwrite=True)
+    with pytest.raises(BundleError, match=rf"refusing to replace {notes}: it is not a bundle"):
+        import_bundle(archive, notes, overwrite=True)
+    cli = click.Group(commands=[export_cmd])
+    (tmp_path / "paper.tar.gz").write_bytes(b"not a bundle archive")
+    r = CliRunner().invoke(cli, ["export", str(run), "--out", str(tmp_path / "paper.tar.gz"), "--format", "tar.gz",
+                                 "--force"])
+    assert r.exit_code == 1 and "it is not a bundle archive" in r.output, r.output
+    assert (tmp_path / "paper.tar.gz").read_bytes() == b"not a bundle archive"
+
+
 def _tar(path: Path, entries: list[tuple[tarfile.TarInfo, bytes | None]]) -> Path:
     with tarfile.open(path, "w:gz") as tar:
         for info, data in entries:

@@ -11,6 +11,35 @@ from racer.bundle.format import BUNDLE_FILE, BundleError
 from racer.bundle.runtime import BundlePolicy
 
 
+def check_out_path(out: Path, overwrite: bool, sources: tuple[Path, ...] = ()) -> None:
+    """Refuse to write a bundle (folder or archive) at `out` when that would lose something: an existing
+    `out` needs `overwrite` (--force), and even then may only be a bundle folder (with bundle.json), a
+    bundle archive or an empty folder, and never one of `sources` (what is being exported or imported)
+    nor a folder holding one."""
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return
+    if not overwrite:
+        raise BundleError(f"{out} exists; pass --force to replace it")
+    for source in sources:
+        if source.resolve() == out.resolve() or out.resolve() in source.resolve().parents:
+            raise BundleError(f"refusing to replace {out}: it holds {source}, which is being read")
+    if out.is_dir() and not (out / BUNDLE_FILE).is_file():
+        raise BundleError(f"refusing to replace {out}: it is not a bundle (no {BUNDLE_FILE}); --force only "
+                          f"replaces an earlier bundle")
+    if out.is_file() and not is_bundle_archive(out):
+        raise BundleError(f"refusing to replace {out}: it is not a bundle archive; --force only replaces an "
+                          f"earlier bundle")
+
+
+def is_bundle_archive(path: Path) -> bool:
+    """A tar archive holding a bundle.json."""
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            return any(PurePosixPath(m.name).name == BUNDLE_FILE for m in tar.getmembers())
+    except (tarfile.TarError, OSError, EOFError):
+        return False
+
+
 def move_into_place(tmp: Path, out: Path) -> None:
     """Rename the finished folder to `out`; an old `out` is moved aside first, then deleted."""
     umask = os.umask(0)
@@ -59,8 +88,7 @@ def _safe_members(tar: tarfile.TarFile, archive: Path) -> list[tarfile.TarInfo]:
 def import_bundle(archive: str | Path, out_dir: str | Path, sensors=None, overwrite: bool = False) -> Path:
     """Unpack a bundle archive safely into `out_dir` after the runtime loader accepts it."""
     archive, out = Path(archive), Path(out_dir)
-    if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
-        raise BundleError(f"{out} exists; pass --force to replace it")
+    check_out_path(out, overwrite, sources=(archive,))
     try:
         tar = tarfile.open(archive, "r:*")
     except (tarfile.TarError, OSError) as exc:

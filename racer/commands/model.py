@@ -29,7 +29,7 @@ def _archive_path(out: str) -> Path:
 @click.option("--force", is_flag=True, help="Replace an existing OUT.")
 def export(run_dir: str, out: str, precision: str | None, fmt: str, samples: int, force: bool) -> None:
     """Export RUN's best checkpoint to an OpenVINO bundle, verified against the torch policy."""
-    from racer.bundle.archive import archive_bundle
+    from racer.bundle.archive import archive_bundle, check_out_path
     from racer.bundle.format import BundleError
     from racer.export import ExportError, export_run
     from racer.runs import TrainError
@@ -39,8 +39,7 @@ def export(run_dir: str, out: str, precision: str | None, fmt: str, samples: int
             target = bundle
         else:
             target = _archive_path(out)
-            if target.exists() and not force:
-                raise ExportError(f"{target} exists; pass --force to replace it")
+            check_out_path(target, force, sources=(Path(run_dir),))
             target.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(prefix=".racer-export-", dir=target.parent) as tmp:
                 name = target.name[:-len(".tar.gz")]
