@@ -11,14 +11,17 @@ Run directory layout::
     tensorboard/           SB3 scalars plus racer/* (progress, lap completion, episode length)
     training-simtrace/     DeepRacer trace CSVs, one per PPO iteration
     metrics/               training_metrics.json, evaluations.jsonl
+    .lock                  the PID of the process training here (flock: one trainer at a time)
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -27,6 +30,8 @@ import numpy as np
 from racer.bundle.files import atomic_write_text
 from racer.garage import ModelMetadata, parse_metadata, save_metadata
 
+
+LOCK_FILE = ".lock"  # holds the PID of the process training in the run directory
 
 class TrainError(RuntimeError):
     """A training request that cannot run, with the reason."""
@@ -98,6 +103,28 @@ class Run:
     @property
     def reward_file(self) -> Path:
         return self.path / "reward" / Path(self.load_config().reward).name
+
+    @contextmanager
+    def lock(self, create: bool = False) -> Iterator[None]:
+        """Hold the run directory for this process's life in it (`racer train`): a second process is
+        refused with the holder's PID.  The kernel drops the lock when its holder dies, so the lock of
+        a killed run is simply taken over.  `create`: the folder may not exist yet."""
+        if not create and not self.config_file.exists():
+            raise TrainError(f"{self.path} is not a run directory (no config.json)")
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.path / LOCK_FILE, "a+", encoding="utf-8") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.seek(0)
+                holder = f.read().strip() or "unknown"
+                raise TrainError(f"{self.path} is in use by another racer process (PID {holder}); let it finish "
+                                 f"or stop it before training in this run directory") from None
+            f.seek(0)
+            f.truncate()
+            f.write(f"{os.getpid()}\n")
+            f.flush()
+            yield
 
     def create(self, cfg: TrainConfig, versions: dict) -> None:
         if self.config_file.exists():

@@ -202,8 +202,14 @@ def train(run_dir: str | Path, cfg: TrainConfig | None = None,
     require("tensorboard")  # SB3 imports it only at the first log write, then fails with an assertion
     torch.set_num_threads(1)
     run = Run(run_dir)
-    if cfg is not None:
-        run.create(cfg, library_versions())
+    with run.lock(create=cfg is not None):
+        if cfg is not None:
+            run.create(cfg, library_versions())
+        return _train(run, progress)
+
+
+def _train(run: Run, progress: Callable[[dict], None] | None) -> tuple[Run, RunState, str]:
+    """The training loop of `train`, in a locked run directory."""
     cfg = run.load_config()
     state = run.load_state()
     with open(run.path / "log.txt", "a", buffering=1) as log_file:

@@ -18,7 +18,7 @@ from racer.evaluate import evaluate
 from racer.garage import metadata_to_dict, parse_metadata
 from racer.metrics import MetricsWriter
 from racer.reward import example_rewards
-from racer.runs import Run, TrainConfig
+from racer.runs import Run, TrainConfig, TrainError
 from racer.simtrace import COLUMNS, SimTraceWriter, read_trace
 from racer.train import make_vec_env, train
 
@@ -142,3 +142,22 @@ def test_cli_train_stops_on_a_crashing_reward_and_names_it(tmp_path):
     assert "bad_reward.py" in result.output and "line 3" in result.output
     assert "step 6" in result.output and "KeyError" in result.output
     assert "racer train --resume" in result.output
+
+
+def test_one_process_at_a_time_trains_in_a_run_directory(tmp_path):
+    """A second trainer is refused with the holder's PID; a killed holder's lock is taken over."""
+    run = Run(tmp_path / "run")
+    run.create(TrainConfig(reward=str(REWARD), metadata={}, track="oval", steps=256), {})
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from racer.runs import Run\n"
+        f"with Run({str(run.path)!r}).lock():\n    print('locked', flush=True); time.sleep(60)")],
+        stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(TrainError, match=rf"in use by another racer process \(PID {holder.pid}\)"):
+            train(run.path)
+    finally:
+        holder.kill()
+        holder.wait()
+    with run.lock():  # SIGKILLed: the kernel released it
+        assert (run.path / ".lock").read_text().strip() == str(os.getpid())
