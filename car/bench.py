@@ -12,7 +12,7 @@ import numpy as np
 
 from car import topics as T
 from car.launcher import find_launch_file, parse_launch, start
-from car.nodes.common import make_executor
+from car.nodes.common import make_executor, stamp_ns
 from car.rosenv import apply_safe_ros_env
 
 
@@ -46,15 +46,12 @@ def bench_car_latency(bundle_dir, seconds: float = 10.0, track: str = "oval", ma
         sensor_stamps: set[int] = set()
         state = {"record": False}
 
-        def ns(msg) -> int:
-            return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-
         def on_sensor(msg) -> None:
-            sensor_stamps.add(ns(msg))
+            sensor_stamps.add(stamp_ns(msg.header.stamp))
 
         def on_pwm(msg) -> None:
             now = node.get_clock().now().nanoseconds
-            stamp = ns(msg)
+            stamp = stamp_ns(msg.header.stamp)
             if state["record"] and stamp in sensor_stamps and stamp not in seen:
                 seen[stamp] = (now - stamp) * 1e-9
 

@@ -169,9 +169,10 @@ def find_launch_file(name: str | Path) -> Path:
     if path.is_file():
         return path
     packaged = packaged_launch_files()
-    for candidate in (path.name, f"{path.name}.launch.yaml"):
-        if path.parent == Path(".") and candidate in packaged:
-            return packaged[candidate]
+    if path.parent == Path("."):
+        for candidate in (path.name, f"{path.name}.launch.yaml"):
+            if candidate in packaged:
+                return packaged[candidate]
     raise LaunchError(f"{name}: no such launch file, nor a packaged one of that name "
                       f"(packaged: {', '.join(packaged)})")
 

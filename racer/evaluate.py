@@ -11,6 +11,7 @@ import gymnasium as gym
 import numpy as np
 
 import sim
+from racer.bundle.format import BUNDLE_FILE, METADATA_FILE
 from racer.driving import drive_expert
 from racer.garage import ModelMetadata
 from racer.metrics import MetricsWriter
@@ -47,7 +48,7 @@ def _mean_time(laps: list[list[LapResult]]) -> float | None:
 def load_policy(source: str | Path) -> tuple[Callable[[list], list], ModelMetadata, TrainConfig]:
     """A batched policy, the car and the training config of a run directory (its best checkpoint),
     or of an exported bundle (bundle.json: OpenVINO through racer.bundle, no torch)."""
-    if (Path(source) / "bundle.json").exists():
+    if (Path(source) / BUNDLE_FILE).exists():
         return _load_bundle(Path(source))
     from stable_baselines3 import PPO
     run = Run(source)
@@ -59,7 +60,7 @@ def load_policy(source: str | Path) -> tuple[Callable[[list], list], ModelMetada
 def _load_bundle(source: Path) -> tuple[Callable[[list], list], ModelMetadata, TrainConfig]:
     from racer.bundle.runtime import BundlePolicy
     from racer.garage import load_metadata, metadata_to_dict
-    car = load_metadata(source / "model_metadata.json")
+    car = load_metadata(source / METADATA_FILE)
     policy = BundlePolicy.load(source, sensors=car.sensors)
     bundle = policy.bundle
     track = bundle["track"]
@@ -73,7 +74,7 @@ def _load_bundle(source: Path) -> tuple[Callable[[list], list], ModelMetadata, T
 def default_out_dir(source: str | Path) -> Path:
     """RUN/evaluation for a run; evaluations/<name> for a bundle (a bundle stays as exported)."""
     source = Path(source)
-    return Path("evaluations") / source.resolve().name if (source / "bundle.json").exists() else source / "evaluation"
+    return Path("evaluations") / source.resolve().name if (source / BUNDLE_FILE).exists() else source / "evaluation"
 
 
 def speed_limit(car: ModelMetadata) -> float:

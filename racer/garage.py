@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from racer.bundle.files import atomic_write_text, read_json
+from racer.bundle.format import METADATA_FILE
 from sim.actions import ActionSpace, ActionSpaceError, parse_action_space
 from sim.car import CarSpec
 from sim.observation import SENSORS, LidarConfig, SensorSuite
 
-METADATA_FILE = "model_metadata.json"
 NEURAL_NETWORKS = ("DEEP_CONVOLUTIONAL_NETWORK_SHALLOW", "DEEP_CONVOLUTIONAL_NETWORK",
                    "DEEP_CONVOLUTIONAL_NETWORK_DEEP",
                    "RACER_POOLED_SHALLOW")  # ours: the shallow stack after 2x average pooling
@@ -124,7 +124,7 @@ def metadata_to_dict(md: ModelMetadata) -> dict:
 
 def load_metadata(path: str | Path) -> ModelMetadata:
     """Read and validate a `model_metadata.json`."""
-    return parse_metadata(read_json(path, GarageError, "model_metadata.json"), where=str(path))
+    return parse_metadata(read_json(path, GarageError, METADATA_FILE), where=str(path))
 
 
 def save_metadata(md: ModelMetadata, path: str | Path) -> None:

@@ -10,7 +10,6 @@ A bundle directory holds::
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from racer.bundle.files import read_json
@@ -76,8 +75,8 @@ def bundle_lidar_config(bundle_dir: str | Path) -> LidarConfig:
     path = Path(bundle_dir) / METADATA_FILE
     if not path.is_file():
         return LidarConfig()
+    data = read_json(path, BundleError)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
         return LidarConfig.from_overrides(data.get("lidar_config") if isinstance(data, dict) else None)
-    except (OSError, ValueError, TypeError) as exc:
-        raise BundleError(f"{path}: cannot read lidar_config ({exc})") from None
+    except (ValueError, TypeError) as exc:
+        raise BundleError(f"{path}: lidar_config: {exc}") from None
