@@ -20,13 +20,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from racer.bundle.files import atomic_write_text, read_json
+from sim.errors import InputError
 
 PULSE_MIN_NS, PULSE_MAX_NS = 500_000, 2_500_000  # what any hobby servo or ESC accepts
 CHANNELS = ("steering", "throttle")
 KEYS = ("min_ns", "mid_ns", "max_ns", "polarity")
 
 
-class CalibrationError(ValueError):
+class CalibrationError(InputError, ValueError):
     """A calibration that cannot be used; the message names the file and the key."""
 
 

@@ -35,6 +35,7 @@ from pathlib import Path
 import yaml
 
 from car.rosenv import safe_ros_env
+from sim.errors import InputError
 
 PKG = "racer"
 NODE_MODULE = "car.nodes.{exec}"
@@ -44,7 +45,7 @@ _VAR = re.compile(r"\$\(\s*var\s+([A-Za-z_][A-Za-z0-9_]*)\s*\)")
 _SUBST = re.compile(r"\$\(([^)]*)\)")
 
 
-class LaunchError(ValueError):
+class LaunchError(InputError, ValueError):
     """A launch file that cannot be used; the message names the file and the problem."""
 
 

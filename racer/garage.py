@@ -6,6 +6,7 @@ Keys this module does not know (our own extras, or a newer DeepRacer's) are kept
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from racer.bundle.files import atomic_write_text, read_json
 from racer.bundle.format import METADATA_FILE
 from sim.actions import ActionSpace, ActionSpaceError, parse_action_space
 from sim.car import CarSpec
+from sim.errors import InputError
 from sim.observation import SENSORS, LidarConfig, SensorSuite
 
 NEURAL_NETWORKS = ("DEEP_CONVOLUTIONAL_NETWORK_SHALLOW", "DEEP_CONVOLUTIONAL_NETWORK",
@@ -28,9 +30,11 @@ PRESET_ANGLES = tuple(f * CarSpec().max_steer_deg for f in (-1.0, -0.5, 0.0, 0.5
 CONTINUOUS_MIN_SPEED = 0.5
 _KNOWN_KEYS = ("action_space", "sensor", "neural_network", "training_algorithm",
                "action_space_type", "version", "lidar_config")
+MAX_NAME_LENGTH = 64
+_CAR_NAME = re.compile(rf"[A-Za-z0-9_][A-Za-z0-9._-]{{0,{MAX_NAME_LENGTH - 1}}}")
 
 
-class GarageError(ValueError):
+class GarageError(InputError, ValueError):
     """A car config that cannot be used; the message names the file and the key."""
 
 
@@ -162,12 +166,26 @@ def new_metadata(sensors: tuple[str, ...], preset: str, max_speed: float,
                           where="racer garage new")
 
 
+def is_car_name(name: str) -> bool:
+    """True for a plain car name: one folder of the garage, never a path out of it."""
+    return _CAR_NAME.fullmatch(name) is not None
+
+
+def car_dir(name: str, garage_dir: str | Path) -> Path:
+    """The folder of the car `name` in the garage; GarageError unless the name is plain."""
+    if not is_car_name(name):
+        raise GarageError(f"car name {name!r}: use 1 to {MAX_NAME_LENGTH} letters, digits, '-', '_' or '.' "
+                          f"(not '.' or '-' first, no '/'), e.g. my-car; it names a folder in {garage_dir}/")
+    return Path(garage_dir) / name
+
+
 def metadata_path(path_or_name: str | Path, garage_dir: str | Path) -> Path:
     """A `model_metadata.json` path from a file, a folder holding one, or a car name in the garage."""
     p = Path(path_or_name)
     if p.is_file():
         return p
-    for folder in (p, Path(garage_dir) / p):
+    folders = (p, car_dir(str(path_or_name), garage_dir)) if is_car_name(str(path_or_name)) else (p,)
+    for folder in folders:
         if (folder / METADATA_FILE).is_file():
             return folder / METADATA_FILE
     raise GarageError(f"{path_or_name}: no such file, folder with {METADATA_FILE}, or car in "

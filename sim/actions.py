@@ -6,12 +6,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.car import CarSpec
+from sim.errors import InputError
 
 _CAR = CarSpec()
 MAX_STEER, MIN_SPEED, MAX_SPEED = _CAR.max_steer_deg, _CAR.min_speed, _CAR.max_speed  # the default action ranges
 
 
-class ActionSpaceError(ValueError):
+class ActionSpaceError(InputError, ValueError):
     """A malformed action space; the message names the offending key."""
 
 

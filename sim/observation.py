@@ -6,6 +6,8 @@ and bump CONTRACT_VERSION: exported models record the version they were trained 
 """
 from __future__ import annotations
 
+import math
+import operator
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -58,17 +60,62 @@ class LidarConfig:
         return cls().with_overrides(overrides) if overrides else cls()
 
     def with_overrides(self, overrides: dict) -> LidarConfig:
-        """Apply a DeepRacer `lidar_config` block (clipping_dist, num_sectors, ...)."""
-        names = {"clipping_dist": "clip_max", "num_sectors": "num_sectors",
-                 "num_values_per_sector": "num_values_per_sector"}
-        kw = {}
+        """Apply a DeepRacer `lidar_config` block (clipping_dist, num_sectors, ...), every value checked.
+
+        ValueError names the key as the block spells it: "lidar_config.num_sectors: must be ...".
+        """
+        kw, key_of = {}, {}
         for key, value in overrides.items():
-            if key not in names and key not in self.__dataclass_fields__:
-                raise ValueError(f"lidar_config: unknown key {key!r}")
-            kw[names.get(key, key)] = value
-        if "clipping_dist" in overrides:
-            kw["discretized_clip"] = overrides["clipping_dist"]
-        return replace(self, **kw)
+            name = _LIDAR_ALIASES.get(key, key)
+            if name not in _LIDAR_RULES:
+                raise ValueError(f"lidar_config: unknown key {key!r}; known: "
+                                 f"{', '.join([*_LIDAR_ALIASES, *_LIDAR_RULES])}")
+            is_ok, wanted = _LIDAR_RULES[name]
+            if not is_ok(value):
+                raise ValueError(f"lidar_config.{key}: must be {wanted}, got {value!r}")
+            kw[name] = value if self.__dataclass_fields__[name].type == "int" else float(value)
+            key_of[name] = key
+        if "clip_max" in kw and "discretized_clip" not in kw:
+            kw["discretized_clip"] = kw["clip_max"]  # DeepRacer's clipping_dist sets both
+        cfg = replace(self, **kw)
+        for a, relation, b in _LIDAR_ORDER:
+            if not _RELATIONS[relation](getattr(cfg, a), getattr(cfg, b)):
+                raise ValueError(f"lidar_config.{key_of.get(a, a)}: {getattr(cfg, a):g} must be {relation} "
+                                 f"{key_of.get(b, b)} {getattr(cfg, b):g}")
+        return cfg
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+MAX_BEAMS = 2048
+MAX_VALUES_PER_SECTOR = 64
+_LIDAR_ALIASES = {"clipping_dist": "clip_max"}  # DeepRacer's key -> our field
+# field: (test of a value, what the value must be)
+_LIDAR_RULES = {
+    "beams": (lambda v: _is_int(v) and 1 <= v <= MAX_BEAMS, f"a positive integer up to {MAX_BEAMS}"),
+    "angle_min_deg": (lambda v: _is_number(v) and -180 <= v <= 180, "a number of degrees from -180 to 180"),
+    "angle_max_deg": (lambda v: _is_number(v) and -180 <= v <= 180, "a number of degrees from -180 to 180"),
+    "range_min": (lambda v: _is_number(v) and v >= 0, "a number of metres, 0 or more"),
+    "range_max": (lambda v: _is_number(v) and v > 0, "a positive number of metres"),
+    "noise_std": (lambda v: _is_number(v) and v >= 0, "a number of metres, 0 or more"),
+    "rate_hz": (lambda v: _is_number(v) and v > 0, "a positive number of scans per second"),
+    "clip_max": (lambda v: _is_number(v) and v > 0, "a positive number of metres"),
+    "sector_threshold": (lambda v: _is_number(v) and v > 0, "a positive number of metres"),
+    "num_sectors": (lambda v: _is_int(v) and 1 <= v <= MAX_BEAMS, f"a positive integer up to {MAX_BEAMS}"),
+    "num_values_per_sector": (lambda v: _is_int(v) and 1 <= v <= MAX_VALUES_PER_SECTOR,
+                              f"a positive integer up to {MAX_VALUES_PER_SECTOR}"),
+    "discretized_clip": (lambda v: _is_number(v) and v > 0, "a positive number of metres"),
+}
+_RELATIONS = {"below": operator.lt, "above": operator.gt, "at most": operator.le}
+# values that are each fine but must also fit together (a sector holds at least one beam)
+_LIDAR_ORDER = (("angle_min_deg", "below", "angle_max_deg"), ("range_min", "below", "range_max"),
+                ("clip_max", "above", "range_min"), ("num_sectors", "at most", "beams"))
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from sim.errors import InputError
+
 MAX_ABS_REWARD = 1e5
 
 
-class RewardError(RuntimeError):
+class RewardError(InputError, RuntimeError):
     """A reward function returned something DeepRacer would reject (the job stops)."""
 
 

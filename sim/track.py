@@ -2,24 +2,36 @@
 
 A track is a centre line with a left and a right border (relative to the driving
 direction).  DeepRacer's `.npy` files hold (N, 6) rows of centre x, y, inner border x, y,
-outer border x, y in metres; loops repeat the first row at the end.
+outer border x, y in metres; loops repeat the first row at the end.  A file is read from its
+header without unpickling; tracks over MAX_EXTENT across or MAX_WAYPOINTS long, and open roads
+unless asked for, are refused before anything is sized from them.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from numpy.lib import format as npformat
 from scipy.spatial import cKDTree
 
+from sim.errors import InputError
+
 MIN_WIDTH = 0.30  # m: narrower than this a 0.196 m car cannot stay on the road
+MAX_EXTENT = 60.0  # m across: DeepRacer's tracks fit in a room (the bundled 60 m long `pro` is 18 m across);
+# the camera's floor texture is sized from the extent (about 1 GB per env at this limit)
+MAX_WAYPOINTS = 5000  # DeepRacer's tracks have a few hundred
 _DENSE_STEP = 0.01  # m between the samples of the projection index
 _RASTER_RES = 0.025  # m per cell of the nearest-segment raster
 _RASTER_MARGIN = 1.5  # m of raster round the borders
+_RASTER_MAX_CELLS = 4_000_000  # 16 MB, a track about 50 m across; a larger one asks the k-d tree
 _CANDIDATES = np.array([-1, 0, 1])  # segments round the raster's guess that are tested
+_CROSSING_BLOCK = 256  # segments tested at once against all others for crossings (bounds the memory)
+_NPY_HEADERS = {(1, 0): npformat.read_array_header_1_0, (2, 0): npformat.read_array_header_2_0}
 
 
-class TrackError(ValueError):
+class TrackError(InputError, ValueError):
     """A track file or definition that cannot be used, with the reason and the place."""
 
 
@@ -108,31 +120,46 @@ class Track:
                      self.left[::-1].copy(), self.closed)
 
     # ---- projection -------------------------------------------------------------------
-    def _segment_raster(self) -> tuple[np.ndarray, float, float]:
-        """Nearest centre-line segment of every 2.5 cm cell round the track (built on first use)."""
+    def _segment_raster(self) -> tuple[np.ndarray, float, float] | None:
+        """Nearest centre-line segment of every 2.5 cm cell near the road, -1 for a cell farther
+        off (built on first use); None for a track too large for one."""
         d = self._cache
         if "raster" not in d:
             xmin, ymin, xmax, ymax = self.bounds
             x0, y0 = xmin - _RASTER_MARGIN, ymin - _RASTER_MARGIN
             nx = int((xmax - xmin + 2 * _RASTER_MARGIN) / _RASTER_RES) + 1
             ny = int((ymax - ymin + 2 * _RASTER_MARGIN) / _RASTER_RES) + 1
-            gx, gy = np.meshgrid(x0 + (np.arange(nx) + 0.5) * _RASTER_RES,
-                                 y0 + (np.arange(ny) + 0.5) * _RASTER_RES)
-            _, nearest = d["tree"].query(np.stack([gx.ravel(), gy.ravel()], axis=1))
-            d["raster"] = (d["sample_seg"][nearest].reshape(ny, nx).astype(np.int32), x0, y0)
+            d["raster"] = None
+            if nx * ny <= _RASTER_MAX_CELLS:
+                gx, gy = np.meshgrid(x0 + (np.arange(nx) + 0.5) * _RASTER_RES,
+                                     y0 + (np.arange(ny) + 0.5) * _RASTER_RES)
+                reach = _RASTER_MARGIN + float(max(d["half_left"].max(), d["half_right"].max()))
+                _, nearest = d["tree"].query(np.stack([gx.ravel(), gy.ravel()], axis=1), distance_upper_bound=reach)
+                seg = np.append(d["sample_seg"], -1)[nearest]  # a miss is index n: -1
+                d["raster"] = (seg.reshape(ny, nx).astype(np.int32), x0, y0)
         return d["raster"]
+
+    def _segment_guess(self, pts: np.ndarray) -> np.ndarray:
+        """A segment next to the nearest one of each point: from the raster, else the exact index."""
+        k0 = np.full(len(pts), -1, dtype=np.intp)
+        raster = self._segment_raster()
+        if raster is not None:
+            cells, x0, y0 = raster
+            ij = np.floor((pts - (x0, y0)) * (1.0 / _RASTER_RES))
+            inside = (ij >= 0).all(axis=1) & (ij[:, 0] < cells.shape[1]) & (ij[:, 1] < cells.shape[0])
+            ij = ij[inside].astype(np.intp)
+            k0[inside] = cells[ij[:, 1], ij[:, 0]]
+        far = k0 < 0
+        if far.any():
+            d = self._cache
+            k0[far] = d["sample_seg"][d["tree"].query(pts[far])[1]]
+        return k0
 
     def project(self, points: np.ndarray) -> Projection:
         """Project (M, 2) points onto the centre line (nearest segment, exact foot point)."""
         pts = np.asarray(points, dtype=float).reshape(-1, 2)
         d = self._cache
-        raster, x0, y0 = self._segment_raster()
-        ij = ((pts - (x0, y0)) * (1.0 / _RASTER_RES)).astype(np.intp)
-        inside = (ij >= 0).all(axis=1) & (ij[:, 0] < raster.shape[1]) & (ij[:, 1] < raster.shape[0])
-        if inside.all():
-            k0 = raster[ij[:, 1], ij[:, 0]]
-        else:  # far from the track: ask the exact index
-            k0 = d["sample_seg"][d["tree"].query(pts)[1]]
+        k0 = self._segment_guess(pts)
         n = self.n_segments
         cand = k0[:, None] + _CANDIDATES
         cand = cand % n if self.closed else np.minimum(np.maximum(cand, 0), n - 1)
@@ -224,26 +251,39 @@ def _signed_area(poly: np.ndarray) -> float:
     return 0.5 * float(np.sum(x[:-1] * y[1:] - x[1:] * y[:-1]))
 
 
-def from_array(arr: np.ndarray, name: str = "track", where: str = "<array>") -> Track:
-    """Build a validated Track from a DeepRacer (N, 6) array (centre, inner, outer)."""
+def from_array(arr: np.ndarray, name: str = "track", where: str = "<array>", allow_open: bool = False) -> Track:
+    """Build a validated Track from a DeepRacer (N, 6) array (centre, inner, outer).
+
+    A loop's last waypoint returns to (or near) its first; an open road is refused unless
+    `allow_open`.
+    """
     arr = np.asarray(arr)
     if arr.ndim != 2 or arr.shape[1] != 6:
         raise TrackError(f"{where}: expected an (N, 6) array of centre, inner and outer border "
                          f"x/y columns, got shape {arr.shape}")
     if not np.issubdtype(arr.dtype, np.number):
         raise TrackError(f"{where}: expected numbers, got dtype {arr.dtype}")
+    if len(arr) > MAX_WAYPOINTS:
+        raise TrackError(f"{where}: {len(arr)} waypoints; a track has at most {MAX_WAYPOINTS} "
+                         f"(DeepRacer's have a few hundred): resample the centre line")
     arr = arr.astype(float)
     bad = np.argwhere(~np.isfinite(arr))
     if len(bad):
         r, c = bad[0]
         raise TrackError(f"{where}: row {r}, column {c} is {arr[r, c]} (NaN or infinite)")
-    keep = np.concatenate([[True], np.hypot(*np.diff(arr[:, :2], axis=0).T) > 1e-9])
+    keep = np.ones(len(arr), dtype=bool)
+    keep[1:] = np.hypot(*np.diff(arr[:, :2], axis=0).T) > 1e-9
     arr = arr[keep]
     if len(arr) < 4:
         raise TrackError(f"{where}: a track needs at least 4 distinct centre-line points, got {len(arr)}")
+    _check_extent(arr.reshape(-1, 2), where)
     seg_len = np.hypot(*np.diff(arr[:, :2], axis=0).T)
     gap = float(np.hypot(*(arr[-1, :2] - arr[0, :2])))
     closed = gap < max(0.05, 1.5 * float(np.median(seg_len)))
+    if not closed and not allow_open:
+        raise TrackError(f"{where}: the track is open: its first and last waypoints are {gap:.2f} m apart, "
+                         f"while a loop's last waypoint returns to its first; races are laps, so close the "
+                         f"loop (`racer tracks show --open-track` shows an open road as it is)")
     if closed and gap > 1e-9:
         arr = np.concatenate([arr, arr[:1]])
     elif closed:
@@ -263,6 +303,15 @@ def from_array(arr: np.ndarray, name: str = "track", where: str = "<array>") -> 
     return track
 
 
+def _check_extent(points: np.ndarray, where: str) -> None:
+    """Refuse a track wider or taller than MAX_EXTENT: wrong units, or a wild coordinate."""
+    extent = float(np.max(points.max(axis=0) - points.min(axis=0)))
+    if extent > MAX_EXTENT:
+        raise TrackError(f"{where}: the track is {extent:.0f} m across, and at most {MAX_EXTENT:g} m is "
+                         f"allowed; DeepRacer tracks are in metres and fit in a room (is it in "
+                         f"centimetres? divide by 100), or one coordinate is far off")
+
+
 def _side(center: np.ndarray, border: np.ndarray) -> float:
     seg = np.diff(center, axis=0)
     rel = border[:-1] - center[:-1]
@@ -271,32 +320,30 @@ def _side(center: np.ndarray, border: np.ndarray) -> float:
 
 def _check_self_crossing(center: np.ndarray, closed: bool, where: str) -> None:
     """Refuse a centre line whose non-adjacent segments intersect."""
-    a, b = center[:-1], center[1:]
+    a, d = center[:-1], np.diff(center, axis=0)
     n = len(a)
-    d = b - a
-    # pairwise segment intersection via orientation tests
+    j = np.arange(n)[None, :]
+
     def cross(u, v):
         return u[..., 0] * v[..., 1] - u[..., 1] * v[..., 0]
-    ai, di = a[:, None, :], d[:, None, :]
-    aj, dj = a[None, :, :], d[None, :, :]
-    denom = cross(di, dj)
-    rel = aj - ai
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = cross(rel, dj) / denom
-        u = cross(rel, di) / denom
-    hit = (np.abs(denom) > 1e-12) & (t > -1e-9) & (t < 1 + 1e-9) & (u > -1e-9) & (u < 1 + 1e-9)
-    idx = np.arange(n)
-    near = np.abs(idx[:, None] - idx[None, :]) <= 1
-    if closed:
-        near |= (idx[:, None] == 0) & (idx[None, :] == n - 1)
-        near |= (idx[:, None] == n - 1) & (idx[None, :] == 0)
-    hit &= ~near
-    hit = np.triu(hit)
-    if hit.any():
-        i, j = np.argwhere(hit)[0]
-        p = a[i] + d[i] * t[i, j]
-        raise TrackError(f"{where}: the centre line crosses itself: segment {i}->{i + 1} meets "
-                         f"segment {j}->{j + 1} at ({p[0]:.2f}, {p[1]:.2f})")
+    for lo in range(0, n, _CROSSING_BLOCK):  # pairwise orientation tests, a block of rows at a time
+        i = np.arange(lo, min(lo + _CROSSING_BLOCK, n))[:, None]
+        di = d[i]
+        denom = cross(di, d[None])
+        rel = a[None] - a[i]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = cross(rel, d[None]) / denom
+            u = cross(rel, di) / denom
+        hit = (np.abs(denom) > 1e-12) & (t > -1e-9) & (t < 1 + 1e-9) & (u > -1e-9) & (u < 1 + 1e-9)
+        hit &= j > i + 1  # each pair once, neighbours share a point
+        if closed:
+            hit &= ~((i == 0) & (j == n - 1))  # the first and last segments meet at waypoint 0
+        if hit.any():
+            r, c = np.argwhere(hit)[0]
+            k = lo + r
+            p = a[k] + d[k] * t[r, c]
+            raise TrackError(f"{where}: the centre line crosses itself: segment {k}->{k + 1} meets "
+                             f"segment {c}->{c + 1} at ({p[0]:.2f}, {p[1]:.2f})")
 
 
 def from_centerline(center: np.ndarray, width: float | np.ndarray, name: str = "track",
@@ -313,7 +360,7 @@ def from_centerline(center: np.ndarray, width: float | np.ndarray, name: str = "
     if closed:
         left[-1], right[-1] = left[0], right[0]
     inner, outer = (left, right) if _signed_area(c) >= 0 or not closed else (right, left)
-    return from_array(np.concatenate([c, inner, outer], axis=1), name=name)
+    return from_array(np.concatenate([c, inner, outer], axis=1), name=name, allow_open=not closed)
 
 
 TRACK_DIR = Path(__file__).parent / "tracks"
@@ -324,8 +371,8 @@ def bundled_names() -> list[str]:
     return sorted(p.stem for p in TRACK_DIR.glob("*.npy"))
 
 
-def load(name_or_path: str | Path) -> Track:
-    """Load a bundled track by name, or a DeepRacer `.npy` file by path."""
+def load(name_or_path: str | Path, allow_open: bool = False) -> Track:
+    """Load a bundled track by name, or a DeepRacer `.npy` file by path (an open road only if `allow_open`)."""
     p = Path(name_or_path)
     if not p.suffix and (TRACK_DIR / f"{p.name}.npy").exists():
         p = TRACK_DIR / f"{p.name}.npy"
@@ -333,7 +380,43 @@ def load(name_or_path: str | Path) -> Track:
         raise TrackError(f"no track named {str(name_or_path)!r}: not a file, and the bundled tracks "
                          f"are {', '.join(bundled_names())}")
     try:
-        arr = np.load(p, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise TrackError(f"{p}: not a readable .npy array ({exc})") from exc
-    return from_array(arr, name=p.stem, where=str(p))
+        arr = _read_npy(p)
+    except OSError as exc:
+        raise TrackError(f"{p}: cannot read the file ({exc.strerror or exc})") from None
+    return from_array(arr, name=p.stem, where=str(p), allow_open=allow_open)
+
+
+def _read_npy(p: Path) -> np.ndarray:
+    """The array of a `.npy` file, checked against its header before the data is read.
+
+    Never unpickles: a file of Python objects is refused, not loaded.
+    """
+    what = "a track is a DeepRacer .npy file of (N, 6) waypoints"
+    with p.open("rb") as f:
+        if p.stat().st_size == 0:
+            raise TrackError(f"{p}: the file is empty; {what}")
+        try:
+            reader = _NPY_HEADERS.get(npformat.read_magic(f))
+        except ValueError:
+            raise TrackError(f"{p}: not a NumPy .npy file (it lacks the .npy signature); {what}") from None
+        if reader is None:
+            raise TrackError(f"{p}: an unsupported .npy format version; save the array with numpy.save")
+        try:
+            shape, fortran_order, dtype = reader(f)
+        except ValueError as exc:
+            raise TrackError(f"{p}: truncated or damaged .npy header ({exc})") from None
+        if dtype.hasobject:
+            raise TrackError(f"{p}: holds Python objects (dtype {dtype}), which are never loaded since "
+                             f"loading them can run code; {what}")
+        count = math.prod(shape)
+        if count > 6 * MAX_WAYPOINTS:
+            raise TrackError(f"{p}: holds {count} values; a track has at most {MAX_WAYPOINTS} waypoints of 6")
+        nbytes = count * dtype.itemsize
+        data = f.read(nbytes)
+    if len(data) < nbytes:
+        raise TrackError(f"{p}: truncated: the header announces {count} {dtype} values ({nbytes} bytes) "
+                         f"but {len(data)} bytes follow")
+    try:
+        return np.frombuffer(data, dtype=dtype, count=count).reshape(shape, order="F" if fortran_order else "C")
+    except ValueError as exc:
+        raise TrackError(f"{p}: unreadable .npy data ({exc}); {what}") from None

@@ -7,8 +7,8 @@ import pytest
 from click.testing import CliRunner
 
 from racer.commands.garage import garage
-from racer.garage import (NEURAL_NETWORKS, GarageError, ModelMetadata, load_metadata, metadata_to_dict, new_metadata,
-                          parse_metadata, preset_action_space, save_metadata)
+from racer.garage import (NEURAL_NETWORKS, GarageError, ModelMetadata, car_dir, load_metadata, metadata_path,
+                          metadata_to_dict, new_metadata, parse_metadata, preset_action_space, save_metadata)
 
 FIVE = [{"steering_angle": a, "speed": 1.0} for a in (-30, -15, 0, 15, 30)]
 # the contract's example, with its action list filled in
@@ -179,7 +179,7 @@ def test_cli_new_show_validate(tmp_path):
     assert load_metadata(path) == new_metadata(("STEREO_CAMERAS", "LIDAR"), "discrete10", 1.5)
 
     again = runner.invoke(garage, args)
-    assert again.exit_code == 1 and "exists; pass --force to overwrite it" in again.output
+    assert again.exit_code == 2 and "exists; pass --force to overwrite it" in again.output
     forced = runner.invoke(garage, args[:-4] + ["--actions", "continuous", "--dir", str(tmp_path), "--force"])
     assert forced.exit_code == 0, forced.output
     assert load_metadata(path).action_space.speed_range == (0.5, 1.0)
@@ -197,10 +197,74 @@ def test_cli_refusals(tmp_path):
     runner = CliRunner()
     bad = write(tmp_path, {**CONTRACT_EXAMPLE, "sensor": ["RADAR"]}, "bad.json")
     result = runner.invoke(garage, ["validate", str(bad)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert f"{bad}: sensor[0]: 'RADAR' is not a sensor" in result.output
     new = runner.invoke(garage, ["new", "x", "--sensors", "FRONT_FACING_CAMERA,SONAR", "--dir", str(tmp_path)])
-    assert new.exit_code == 1 and "sensor[1]: 'SONAR' is not a sensor" in new.output
+    assert new.exit_code == 2 and "sensor[1]: 'SONAR' is not a sensor" in new.output
     assert not (tmp_path / "x").exists()
     missing = runner.invoke(garage, ["show", "ghost", "--dir", str(tmp_path)])
-    assert missing.exit_code == 1 and "ghost: no such file" in missing.output
+    assert missing.exit_code == 2 and "ghost: no such file" in missing.output
+
+
+# ---- car names (issue 9, item 9) ----------------------------------------------------------------
+NOT_PLAIN = ["../../x", "../x", "..", ".", ".hidden", "a/b", "a\\b", "", " ", "my car", "car\n", "-rf",
+             "x" * 65]
+
+
+@pytest.mark.parametrize("name", NOT_PLAIN, ids=repr)
+def test_car_dir_refuses_names_that_are_not_plain(tmp_path, name):
+    with pytest.raises(GarageError, match=r"car name .*: use 1 to 64 letters, digits"):
+        car_dir(name, tmp_path / "garage")
+
+
+def test_car_dir_of_a_plain_name(tmp_path):
+    for name in ("my-car", "Car_2", "v1.5", "x" * 64, "7"):
+        assert car_dir(name, tmp_path) == tmp_path / name
+
+
+@pytest.mark.parametrize("name", NOT_PLAIN, ids=repr)
+def test_cli_new_writes_nothing_for_a_name_that_is_not_plain(tmp_path, name):
+    garage_dir = tmp_path / "work" / "garage"
+    result = CliRunner().invoke(garage, ["new", "--dir", str(garage_dir), "--force", "--", name])
+    assert result.exit_code != 0
+    assert "car name" in result.output
+    assert list(tmp_path.rglob("*")) == []  # not garage/model_metadata.json, not ../x, nothing
+
+
+def test_cli_new_force_never_overwrites_outside_the_garage(tmp_path):
+    victim = tmp_path / "elsewhere" / "model_metadata.json"
+    victim.parent.mkdir()
+    victim.write_text("mine")
+    for name in (str(victim.parent), "../elsewhere"):  # absolute, and relative to the garage
+        result = CliRunner().invoke(garage, ["new", name, "--dir", str(tmp_path / "garage"), "--force"])
+        assert result.exit_code != 0 and "car name" in result.output
+    assert victim.read_text() == "mine"
+    assert not (tmp_path / "garage").exists()
+
+
+def test_show_looks_up_only_plain_names_in_the_garage(tmp_path, monkeypatch):
+    outside = tmp_path / "outside" / "model_metadata.json"
+    outside.parent.mkdir()
+    save_metadata(parse_metadata(CONTRACT_EXAMPLE), outside)
+    cwd = tmp_path / "work" / "sub"
+    cwd.mkdir(parents=True)
+    (tmp_path / "garage").mkdir()
+    monkeypatch.chdir(cwd)
+    with pytest.raises(GarageError, match="no such file"):
+        metadata_path("../outside", tmp_path / "garage")  # garage/../outside is not a car in the garage
+    assert metadata_path(str(outside.parent), tmp_path / "garage") == outside  # a path given as a path is fine
+
+
+# ---- lidar_config values (issue 9, item 10) --------------------------------------------------
+@pytest.mark.parametrize("lidar_config, expected", [
+    ({"num_sectors": 0}, "lidar_config.num_sectors: must be a positive integer"),
+    ({"clipping_dist": "far"}, "lidar_config.clipping_dist: must be a positive number"),
+    ({"clipping_dist": -5}, "lidar_config.clipping_dist: must be a positive number"),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_lidar_config_values_are_checked(tmp_path, lidar_config, expected):
+    path = write(tmp_path, {**CONTRACT_EXAMPLE, "lidar_config": lidar_config})
+    with pytest.raises(GarageError) as err:
+        load_metadata(path)
+    assert str(err.value).startswith(f"{path}: {expected}")
+    result = CliRunner().invoke(garage, ["validate", str(path)])
+    assert result.exit_code != 0 and f"{path}: {expected}" in result.output

@@ -297,3 +297,47 @@ def test_scan_to_beams_picks_the_nearest_sample_of_a_partial_float32_scan():
     beams = scan_to_beams(ranges, float(angle_min), float(inc), cfg)
     picked = np.rint((beams - 0.2) / 0.01).astype(int)
     assert np.all(np.abs(sample_angles[picked] - angles) <= inc / 2 + 1e-6)
+
+
+# ---- lidar_config validation (issue 9, item 10) ------------------------------------------
+@pytest.mark.parametrize("overrides, expected", [
+    ({"num_sectors": 0}, "lidar_config.num_sectors: must be a positive integer"),
+    ({"num_sectors": 2.5}, "lidar_config.num_sectors: must be a positive integer"),
+    ({"num_sectors": True}, "lidar_config.num_sectors: must be a positive integer"),
+    ({"num_sectors": "8"}, "lidar_config.num_sectors: must be a positive integer"),
+    ({"num_values_per_sector": -1}, "lidar_config.num_values_per_sector: must be a positive integer"),
+    ({"beams": 0}, "lidar_config.beams: must be a positive integer"),
+    ({"beams": 10**9}, "lidar_config.beams: must be a positive integer up to"),
+    ({"clipping_dist": "far"}, "lidar_config.clipping_dist: must be a positive number"),
+    ({"clipping_dist": -5}, "lidar_config.clipping_dist: must be a positive number"),
+    ({"clipping_dist": None}, "lidar_config.clipping_dist: must be a positive number"),
+    ({"noise_std": -0.1}, "lidar_config.noise_std: must be a number of metres, 0 or more"),
+    ({"noise_std": float("nan")}, "lidar_config.noise_std: must be a number of metres, 0 or more"),
+    ({"range_max": float("inf")}, "lidar_config.range_max: must be a positive number"),
+    ({"rate_hz": 0}, "lidar_config.rate_hz: must be a positive number"),
+    ({"sector_threshold": 0}, "lidar_config.sector_threshold: must be a positive number"),
+    ({"angle_min_deg": -200}, "lidar_config.angle_min_deg: must be a number of degrees from -180 to 180"),
+    ({"angle_min_deg": 10, "angle_max_deg": -10}, "lidar_config.angle_min_deg: 10 must be below angle_max_deg -10"),
+    ({"range_min": 5, "range_max": 4}, "lidar_config.range_min: 5 must be below range_max 4"),
+    ({"clipping_dist": 0.1}, "lidar_config.clipping_dist: 0.1 must be above range_min 0.15"),
+    ({"num_sectors": 65}, "lidar_config.num_sectors: 65 must be at most beams 64"),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_lidar_config_refuses_bad_values_naming_the_key(overrides, expected):
+    with pytest.raises(ValueError) as err:
+        LidarConfig.from_overrides(overrides)
+    assert str(err.value).startswith(expected)
+
+
+def test_lidar_config_accepts_deepracer_blocks():
+    cfg = LidarConfig.from_overrides({"clipping_dist": 2, "num_sectors": 4, "num_values_per_sector": 2})
+    assert (cfg.clip_max, cfg.discretized_clip, cfg.num_sectors, cfg.num_values_per_sector) == (2.0, 2.0, 4, 2)
+    assert isinstance(cfg.clip_max, float)
+    assert LidarConfig.from_overrides({"beams": 8, "num_sectors": 8, "noise_std": 0}).beams == 8
+    with pytest.raises(ValueError, match="lidar_config: unknown key 'beam_count'"):
+        LidarConfig.from_overrides({"beam_count": 3})
+
+
+def test_env_refuses_a_bad_lidar_config(stadium):
+    from sim.env import DeepRacerEnv
+    with pytest.raises(ValueError, match="lidar_config.num_sectors: must be a positive integer"):
+        DeepRacerEnv(stadium, sensors=["SECTOR_LIDAR"], lidar={"num_sectors": 0})

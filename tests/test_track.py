@@ -1,10 +1,13 @@
 """Tracks: bundled files, the generator, `.npy` I/O, refusals, projection."""
 from __future__ import annotations
 
+import io
 import math
+import pathlib
 
 import numpy as np
 import pytest
+from numpy.lib import format as npformat
 
 from sim import trackgen
 from sim.track import TRACK_DIR, Track, TrackError, bundled_names, from_array, from_centerline, load
@@ -125,6 +128,125 @@ def test_refuses_narrow_road(tmp_path):
     width[37] = 0.2
     msg = _refusal(tmp_path, _rows(_circle(), width))
     assert "0.200 m wide at row 37" in msg
+
+
+def test_refuses_too_few_waypoints(tmp_path):
+    for rows in (0, 1, 3):
+        msg = _refusal(tmp_path, _rows(_circle(), 0.76)[:rows])
+        assert f"at least 4 distinct centre-line points, got {rows}" in msg
+
+
+# ---- files that are not tracks, tracks too big, open tracks (issue 9, item 10) -----------------
+def _npy(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=True)
+    return buf.getvalue()
+
+
+def _header_only(shape: tuple[int, ...]) -> bytes:
+    """A .npy header that promises `shape` float64 values, followed by one row of data."""
+    buf = io.BytesIO()
+    npformat.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    return buf.getvalue() + bytes(48)
+
+
+class _Touch:
+    """Unpickling this creates the file: proof that a loader unpickled."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (self.path,))
+
+
+GOOD = _rows(_circle(), 0.76)
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"", "the file is empty"),
+    (_npy(GOOD)[:-100], "truncated: the header announces 600 float64 values (4800 bytes) but 4700 bytes follow"),
+    (_npy(GOOD)[:40], "truncated or damaged .npy header"),
+    (b"x,y\n1.0,2.0\n3.0,4.0\n", "not a NumPy .npy file"),
+    (b"PK\x03\x04" + bytes(60), "not a NumPy .npy file"),
+    (_header_only((10**12, 6)), "holds 6000000000000 values; a track has at most"),
+    (_header_only((1000, 6)), "truncated: the header announces 6000 float64 values (48000 bytes) but 48 bytes follow"),
+], ids=["empty", "truncated", "cut-header", "text", "zip", "huge-header", "short-data"])
+def test_unreadable_files_are_named(tmp_path, content, expected):
+    path = tmp_path / "bad.npy"
+    path.write_bytes(content)
+    with pytest.raises(TrackError) as err:
+        load(path)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: ") and expected in msg
+    assert "pickle" not in msg.lower()
+
+
+def test_python_objects_in_a_npy_are_never_loaded(tmp_path):
+    marker = tmp_path / "code-ran"
+    path = tmp_path / "objects.npy"
+    path.write_bytes(_npy(np.array([_Touch(marker)], dtype=object)))
+    with pytest.raises(TrackError) as err:
+        load(path)
+    assert "Python objects" in str(err.value) and "pickle" not in str(err.value).lower()
+    assert not marker.exists()
+
+
+def test_a_folder_is_not_a_track(tmp_path):
+    folder = tmp_path / "dir.npy"
+    folder.mkdir()
+    with pytest.raises(TrackError, match="cannot read"):
+        load(folder)
+
+
+@pytest.mark.parametrize("scale, across", [(100.0, "476 m across"), (1e7, "47600000 m across")])
+def test_refuses_a_track_larger_than_a_room(tmp_path, scale, across):
+    """A track in centimetres (or one wild coordinate) is refused before any raster is sized."""
+    msg = _refusal(tmp_path, _rows(_circle(), 0.76) * scale)
+    assert across in msg and "in metres" in msg and "centimetres" in msg
+
+
+def test_refuses_one_wild_coordinate(tmp_path):
+    arr = _rows(_circle(), 0.76)
+    arr[5, 0] = 1e9
+    assert "m across" in _refusal(tmp_path, arr)
+
+
+def test_refuses_too_many_waypoints(tmp_path):
+    assert "a track has at most" in _refusal(tmp_path, _rows(_circle(20_000, radius=30.0), 0.76))
+
+
+def test_a_large_track_projects_without_a_huge_raster():
+    """59 m across (allowed): the nearest-segment raster would hold 6 M cells; it is not built."""
+    import tracemalloc
+    n, radius = 2000, 29.5
+    track = from_centerline(_circle(n, radius), 0.76)
+    a = 2 * np.pi * (np.arange(50) + 0.5) / n
+    ray = np.stack([np.cos(a), np.sin(a)], axis=1)
+    tracemalloc.start()
+    p = track.project((radius - 0.2) * ray)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 50e6, peak
+    assert np.allclose(p.offset, 0.2, atol=1e-3) and np.array_equal(p.segment, np.arange(50))
+    far = track.project(np.array([[0.0, 0.0], [radius + 30.0, 0.0]]))  # the infield centre, far outside
+    assert np.allclose(far.distance, [radius, 30.0], atol=0.01)
+
+
+def test_open_track_is_refused_unless_asked_for(tmp_path):
+    arc = _circle(100)[:60]  # 60 % of a loop: the ends are 3.84 m apart
+    path = tmp_path / "arc.npy"
+    np.save(path, _rows(arc, 0.76))
+    with pytest.raises(TrackError) as err:
+        load(path)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: the track is open: its first and last waypoints are 3.84 m apart")
+    assert "--open-track" in msg
+    track = load(path, allow_open=True)
+    assert not track.closed and len(track.center) == 60
+    assert from_array(_rows(arc, 0.76), allow_open=True).length == pytest.approx(track.length)
+    with pytest.raises(TrackError, match="the track is open"):
+        from_array(_rows(arc, 0.76))
 
 
 # ---- projection -------------------------------------------------------------------------

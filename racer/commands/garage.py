@@ -1,14 +1,13 @@
 """`racer garage`: create, show and validate car configs (model_metadata.json)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 from rich.console import Console
 from rich.table import Table
 
-from racer.garage import (METADATA_FILE, NEURAL_NETWORKS, PRESETS, GarageError, ModelMetadata, load_metadata,
-                           metadata_path, new_metadata, save_metadata)
+from racer.garage import (METADATA_FILE, NEURAL_NETWORKS, PRESETS, GarageError, ModelMetadata, car_dir,
+                          load_metadata, metadata_path, new_metadata, save_metadata)
+from racer.commands.errors import RacerGroup
 from sim.car import CarSpec
 from sim.observation import CAMERA_SENSORS, LIDAR_SENSORS
 
@@ -18,7 +17,7 @@ _DIR = click.option("--dir", "garage_dir", default="garage", show_default=True,
                     type=click.Path(file_okay=False), help="The garage folder: one sub-folder per car.")
 
 
-@click.group()
+@click.group(cls=RacerGroup)
 def garage() -> None:
     """Car configs: one model_metadata.json (DeepRacer schema) per car."""
 
@@ -37,15 +36,12 @@ def garage() -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing car.")
 def new(name: str, sensors: str, preset: str, max_speed: float, network: str, garage_dir: str,
         force: bool) -> None:
-    """Write <dir>/NAME/model_metadata.json."""
-    path = Path(garage_dir) / name / METADATA_FILE
-    if path.exists() and not force:
-        raise click.ClickException(f"{path} exists; pass --force to overwrite it")
+    """Write <dir>/NAME/model_metadata.json; NAME is plain: letters, digits, '-', '_', '.'."""
     names = tuple(s.strip() for s in sensors.split(",") if s.strip())
-    try:
-        md = new_metadata(names, preset, max_speed, network)
-    except GarageError as exc:
-        raise click.ClickException(str(exc)) from None
+    path = car_dir(name, garage_dir) / METADATA_FILE
+    md = new_metadata(names, preset, max_speed, network)
+    if path.exists() and not force:
+        raise GarageError(f"{path} exists; pass --force to overwrite it")
     save_metadata(md, path)
     console.print(f"wrote {path}")
     print_metadata(md)
@@ -56,11 +52,8 @@ def new(name: str, sensors: str, preset: str, max_speed: float, network: str, ga
 @_DIR
 def show(path_or_name: str, garage_dir: str) -> None:
     """Show a car: a model_metadata.json, a folder holding one, or a car name in the garage."""
-    try:
-        path = metadata_path(path_or_name, garage_dir)
-        md = load_metadata(path)
-    except GarageError as exc:
-        raise click.ClickException(str(exc)) from None
+    path = metadata_path(path_or_name, garage_dir)
+    md = load_metadata(path)
     console.print(str(path))
     print_metadata(md)
 
@@ -68,11 +61,8 @@ def show(path_or_name: str, garage_dir: str) -> None:
 @garage.command("validate")
 @click.argument("path", type=click.Path(dir_okay=False))
 def validate(path: str) -> None:
-    """Check a model_metadata.json; exit code 1 and the reason when it is not usable."""
-    try:
-        md = load_metadata(path)
-    except GarageError as exc:
-        raise click.ClickException(str(exc)) from None
+    """Check a model_metadata.json; exit code 2 and the reason when it is not usable."""
+    md = load_metadata(path)
     console.print(f"ok: {path} ({md.action_space_type}, {', '.join(md.sensors)}, {md.neural_network})",
                   soft_wrap=True)
 
