@@ -64,3 +64,17 @@ def make_env():
     yield make
     for env in envs:
         env.close()
+
+
+@pytest.fixture(scope="module")
+def real_params() -> dict:
+    """The params of a real state on reinvent-like (steps 7)."""
+    env = gymnasium.make("racer/DeepRacer-v0", track="reinvent-like", sensors=["LIDAR"])
+    _, info = env.reset(seed=0)
+    env.close()
+    return {**info["params"], "steps": 7.0}
+
+
+@pytest.fixture
+def params(real_params) -> dict:
+    return dict(real_params)

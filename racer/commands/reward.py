@@ -13,11 +13,13 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from racer.reward import RewardFunction, RewardFunctionError, example_rewards, find_reward_file
+from racer.commands.errors import InputFailure, RacerGroup
+from racer.reward import (STRICT_TIME_LIMIT, RewardFunction, RewardFunctionError, RewardTimeoutError, example_rewards,
+                          find_reward_file)
 from sim import ENV_ID
 from sim.car import CONTROL_DT, CarSpec
 from sim.params import copy_params
-from sim.track import Track, TrackError
+from sim.track import Track
 
 console = Console()
 PLOT_SPACING = 0.25  # m between the centre-line points of the plot
@@ -85,10 +87,14 @@ class Outcome:
 
 
 def call_all(fn: RewardFunction, case: str, states: list[dict]) -> Outcome:
+    """Call `fn` on a copy of each state (it may change its params); a call stopped at the time
+    limit ends the test (RewardTimeoutError): the next would most likely hang as long."""
     out = Outcome(case, [], [])
     for params in states:
         try:
-            out.rewards.append(fn(params))
+            out.rewards.append(fn(copy_params(params)))
+        except RewardTimeoutError:
+            raise
         except RewardFunctionError as exc:
             out.rewards.append(math.nan)
             out.errors.append(exc)
@@ -114,8 +120,8 @@ def trace_states(maker: StateMaker, path: Path) -> tuple[list[dict], list[float]
         reader = csv.DictReader(f)
         missing = [c for c in TRACE_COLUMNS if c not in (reader.fieldnames or ())]
         if missing:
-            raise click.ClickException(f"{path}: the trace has no column {', '.join(missing)}; "
-                                       f"expected at least {', '.join(TRACE_COLUMNS)}")
+            raise InputFailure(f"{path}: the trace has no column {', '.join(missing)}; "
+                               f"expected at least {', '.join(TRACE_COLUMNS)}")
         states, logged = [], []
         for line, row in enumerate(reader, start=2):
             try:
@@ -126,7 +132,7 @@ def trace_states(maker: StateMaker, path: Path) -> tuple[list[dict], list[float]
                     speed=float(row["throttle"]), steps=float(row["steps"]) if row.get("steps") else None,
                     progress=float(row["progress"]) if row.get("progress") else None))
             except ValueError as exc:
-                raise click.ClickException(f"{path}, line {line}: {exc}") from None
+                raise InputFailure(f"{path}, line {line}: {exc}") from None
             logged.append(float(row["reward"]) if row.get("reward") else math.nan)
     return states, logged
 
@@ -159,7 +165,7 @@ def reward_file(ctx: click.Context, param: click.Parameter, value: str | None) -
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
 
-@click.group()
+@click.group(cls=RacerGroup)
 def reward() -> None:
     """Reward functions: try them before training."""
 
@@ -184,12 +190,12 @@ def examples() -> None:
 @click.option("--plot", "plot_path", default="reward_plot.png", show_default=True, type=click.Path(dir_okay=False),
               help="Where to save the plot of the reward along the centre line.")
 def test(file: str, track: str, strict: bool, trace_path: str | None, plot_path: str) -> None:
-    """Call FILE's reward_function on states along the track; exit code 1 if a call fails."""
-    try:
-        fn = RewardFunction(file, strict=strict)
-        maker = StateMaker(track)
-    except (RewardFunctionError, TrackError) as exc:
-        raise click.ClickException(str(exc)) from None
+    """Call FILE's reward_function on states along the track; exit code 1 if a call fails.
+
+    Each call (and the import) may take STRICT_TIME_LIMIT (5 s); one stopped there ends the test.
+    """
+    fn = RewardFunction(file, strict=strict, time_limit=STRICT_TIME_LIMIT)
+    maker = StateMaker(track)
     try:
         cases = synthetic_cases(maker)
         outcomes = [call_all(fn, case, [params]) for case, params in cases.items()]
