@@ -58,13 +58,19 @@ def load_policy(source: str | Path) -> tuple[Callable[[list], list], ModelMetada
 
 
 def _load_bundle(source: Path) -> tuple[Callable[[list], list], ModelMetadata, TrainConfig]:
+    """The bundle's IR through BundlePolicy.load (hashes, known files, metadata agreeing with bundle.json;
+    nothing unpickled); the outputs are mapped through bundle.json's action space, the one source."""
+    from dataclasses import replace
+
+    from racer.bundle.format import is_track_file
     from racer.bundle.runtime import BundlePolicy
     from racer.garage import load_metadata, metadata_to_dict
-    car = load_metadata(source / METADATA_FILE)
-    policy = BundlePolicy.load(source, sensors=car.sensors)
+    policy = BundlePolicy.load(source)
+    car = replace(load_metadata(source / METADATA_FILE), action_space=policy.actions,
+                  action_space_type=policy.actions.kind)
     bundle = policy.bundle
     track = bundle["track"]
-    if (source / track).is_file():  # a user's .npy that travelled with the bundle
+    if is_track_file(track):  # a user's .npy that travelled with the bundle (checked to be inside it)
         track = str(source / track)
     cfg = TrainConfig(reward="", metadata=metadata_to_dict(car), track=track, race=bundle["race"],
                       reverse=bool(bundle.get("reverse", False)))
@@ -93,6 +99,7 @@ def evaluate(source: str | Path, laps: int = 3, track: str | None = None, starts
     out = Path(out_dir) if out_dir else default_out_dir(source)
     out.mkdir(parents=True, exist_ok=True)
     writer = SimTraceWriter(out / "evaluation-simtrace")
+    (out / "evaluation_metrics.json").unlink(missing_ok=True)  # a new evaluation, as the trace and report
     metrics = MetricsWriter(out / "evaluation_metrics.json", phase="evaluation")
     envs = []
     for i in range(starts):

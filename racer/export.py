@@ -30,14 +30,15 @@ from stable_baselines3 import PPO
 from torch import nn
 
 import sim
-from racer.bundle.archive import check_out_path, move_into_place
+from racer.bundle.archive import check_out_path, clean_leftovers, move_into_place, tmp_prefix
 from racer.bundle.files import atomic_write_text
-from racer.bundle.format import (BUNDLE_FILE, BUNDLE_FORMAT, BUNDLE_VERSION, CHECKPOINT_FILE, METADATA_FILE, MODEL_BIN,
-                                 MODEL_XML, OUTPUT_NAME, BundleError)
-from racer.bundle.hashes import sha256_file
+from racer.bundle.format import (BUNDLE_FILE, BUNDLE_FORMAT, BUNDLE_VERSION, CHECKPOINT_FILE, METADATA_FILE, MODEL_XML,
+                                 OUTPUT_NAME, TRACKS_DIR, BundleError)
+from racer.bundle.hashes import file_hashes
 from racer.bundle.runtime import BundlePolicy
 from racer.garage import ModelMetadata
 from racer.runs import Run, TrainConfig, TrainError, env_kwargs, predict_batch
+from sim.errors import InputError
 from sim.laps import start_options
 from sim.observation import CAMERA_SENSORS, CONTRACT_VERSION, LidarConfig, SensorSuite, observation_shapes
 
@@ -53,7 +54,7 @@ TOLERANCE = {"FP32": 1e-3, "FP16": 2e-2, "INT8W": 2e-2}  # continuous: max abs d
 PARITY_STARTS = 4  # start points the sample observations are recorded from
 
 
-class ExportError(RuntimeError):
+class ExportError(InputError, RuntimeError):
     """An export that cannot be made or did not verify; nothing was written."""
 
 
@@ -218,16 +219,17 @@ def export_run(run_dir: str | Path, out_dir: str | Path, precision: str = "FP32"
         raise ExportError(f"precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    clean_leftovers(out)
+    tmp = Path(tempfile.mkdtemp(prefix=tmp_prefix(out), suffix=".tmp", dir=out.parent))
     try:
         _convert(policy_module(policy, tuple(car.sensors), discrete), shapes, tmp / MODEL_XML, precision)
         shutil.copyfile(run.path / METADATA_FILE, tmp / METADATA_FILE)
         shutil.copyfile(ckpt, tmp / CHECKPOINT_FILE)
         track = cfg.track
         if Path(track).suffix == ".npy" and Path(track).is_file():  # a user's track travels with the model
-            (tmp / "tracks").mkdir()
-            shutil.copyfile(track, tmp / "tracks" / Path(track).name)
-            track = f"tracks/{Path(track).name}"
+            (tmp / TRACKS_DIR).mkdir()
+            shutil.copyfile(track, tmp / TRACKS_DIR / Path(track).name)
+            track = f"{TRACKS_DIR}/{Path(track).name}"
         bundle = {
             "format": BUNDLE_FORMAT, "bundle_version": BUNDLE_VERSION, "contract_version": CONTRACT_VERSION,
             "sensors": list(car.sensors), "inputs": shapes, "output": OUTPUT_NAME,
@@ -235,7 +237,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, precision: str = "FP32"
             "neural_network": car.neural_network, "track": track, "race": cfg.race, "reverse": cfg.reverse,
             "reward_sha256": config.get("reward_sha256"), "training_steps": int(model.num_timesteps),
             "precision": precision, "versions": _versions(),
-            "files": {n: sha256_file(tmp / n) for n in (MODEL_XML, MODEL_BIN)},
+            "files": file_hashes(tmp),  # every file; the loader refuses any other
             "parity": None, "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
         atomic_write_text(tmp / BUNDLE_FILE, json.dumps(bundle, indent=2) + "\n")

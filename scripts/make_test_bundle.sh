@@ -7,4 +7,4 @@ racer garage new oval-car --force --sensors FRONT_FACING_CAMERA --actions discre
 racer train --reward center_and_progress --car oval-car --track oval --until-lapping \
   --minutes 10 --seed 0 --run-dir runs/oval-bundle
 racer export runs/oval-bundle --out tests/data/bundle-oval --force
-rm tests/data/bundle-oval/checkpoint.zip  # only for resuming training; the car tests run the IR
+rm tests/data/bundle-oval/checkpoint.zip  # only for resuming training (bundle.json may list it absent)

@@ -165,9 +165,10 @@ def write_bundle_json(path: Path, action_space, kind: str) -> Path:
     """A bundle.json with an action space: all that navigation reads."""
     path.mkdir(parents=True, exist_ok=True)
     (path / "bundle.json").write_text(json.dumps({
-        "format": "racer-bundle", "bundle_version": 1, "contract_version": CONTRACT_VERSION,
+        "format": "racer-bundle", "bundle_version": 2, "contract_version": CONTRACT_VERSION,
         "sensors": ["FRONT_FACING_CAMERA"], "inputs": {"FRONT_FACING_CAMERA": [-1, 120, 160, 1]},
-        "output": "action", "action_space_type": kind, "action_space": action_space}))
+        "output": "action", "action_space_type": kind, "action_space": action_space, "track": "oval",
+        "files": {}}))
     return path
 
 

@@ -7,17 +7,17 @@ import shutil
 import tarfile
 from pathlib import Path
 
-import click
 import numpy as np
 import pytest
+from bundle_copies import rehash
 from click.testing import CliRunner
 
 import racer.bundle.runtime
 from racer.bundle.archive import archive_bundle, import_bundle
 from racer.bundle.format import BundleError
+from racer.bundle.hashes import sha256_file
 from racer.bundle.runtime import BundlePolicy
-from racer.commands.model import export as export_cmd
-from racer.commands.model import import_ as import_cmd
+from racer.cli import main
 from racer.evaluate import evaluate
 from racer.export import ExportError, export_run, record_observations, torch_outputs
 from racer.garage import metadata_to_dict, new_metadata
@@ -71,7 +71,9 @@ def test_export_writes_a_verified_bundle(disc_run, disc_bundle):
     assert not [p for p in disc_bundle.parent.iterdir() if p.name.startswith(".")]  # no temp dir left
     b = json.loads((disc_bundle / "bundle.json").read_text())
     cfg = json.loads((disc_run.path / "config.json").read_text())
-    assert b["format"] == "racer-bundle" and b["bundle_version"] == 1 and b["contract_version"] == CONTRACT_VERSION
+    assert b["format"] == "racer-bundle" and b["bundle_version"] == 2 and b["contract_version"] == CONTRACT_VERSION
+    assert b["files"] == {f: sha256_file(disc_bundle / f) for f in ("checkpoint.zip", "model.bin", "model.xml",
+                                                                    "model_metadata.json")}
     assert b["sensors"] == SENSORS and b["output"] == "action"
     assert b["inputs"] == {"FRONT_FACING_CAMERA": [-1, 120, 160, 1], "LIDAR": [-1, 64]}
     assert b["action_space_type"] == "discrete" and len(b["action_space"]) == 5
@@ -147,7 +149,7 @@ def test_compress_int8_keeps_each_output_within_its_rounding_bound():
 
 
 def test_int8_weights_export_is_verified_smaller_and_loads(disc_run, disc_bundle, tmp_path):
-    cli = click.Group(commands=[export_cmd])
+    cli = main
     r = CliRunner().invoke(cli, ["export", str(disc_run.path), "--out", str(tmp_path / "i8"), "--int8-weights",
                                  "--samples", "100"])
     assert r.exit_code == 0, r.output
@@ -167,6 +169,9 @@ def test_corrupt_model_bin_is_refused(disc_bundle, tmp_path):
     b = _copy(disc_bundle, tmp_path)
     data = (b / "model.bin").read_bytes()
     (b / "model.bin").write_bytes(data[:len(data) // 2])
+    with pytest.raises(BundleError, match=r"model\.bin: sha256 differs from bundle\.json's; the file was damaged"):
+        BundlePolicy.load(b)
+    rehash(b)  # a consistent forgery reaches OpenVINO, which names the file
     with pytest.raises(BundleError, match=r"model\.bin: OpenVINO cannot read the model: .*weights"):
         BundlePolicy.load(b)
 
@@ -227,6 +232,16 @@ def test_parity_failure_leaves_no_bundle(disc_run, tmp_path, monkeypatch):
     assert list((tmp_path / "models").iterdir()) == []
 
 
+def test_export_deletes_what_a_killed_export_left(disc_run, tmp_path):
+    import subprocess
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    (tmp_path / f".m.{proc.pid}.k1ll3d.tmp").mkdir()  # a killed export's folder: its process is gone
+    (tmp_path / f".m.{proc.pid}.k1ll3d.tmp" / "model.bin").write_bytes(b"half")
+    export_run(disc_run.path, tmp_path / "m", samples=10)
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]
+
+
 def test_evaluating_the_bundle_gives_the_runs_laps(disc_run, disc_bundle, tmp_path):
     a = evaluate(disc_run.path, laps=1, starts=2, out_dir=tmp_path / "run-eval", seed=3)
     b = evaluate(disc_bundle, laps=1, starts=2, out_dir=tmp_path / "bundle-eval", seed=3)
@@ -236,7 +251,7 @@ def test_evaluating_the_bundle_gives_the_runs_laps(disc_run, disc_bundle, tmp_pa
 
 
 def test_tar_gz_export_then_import_round_trip(disc_run, disc_bundle, tmp_path):
-    cli = click.Group(commands=[export_cmd, import_cmd])
+    cli = main
     runner = CliRunner()
     r = runner.invoke(cli, ["export", str(disc_run.path), "--out", str(tmp_path / "m"), "--format", "tar.gz",
                             "--samples", "50"])
@@ -250,7 +265,7 @@ def test_tar_gz_export_then_import_round_trip(disc_run, disc_bundle, tmp_path):
     obs = {"FRONT_FACING_CAMERA": np.zeros((120, 160, 1), np.uint8), "LIDAR": np.ones(64, np.float32)}
     np.testing.assert_allclose(policy.outputs(obs), BundlePolicy.load(disc_bundle).outputs(obs), atol=1e-6)
     r = runner.invoke(cli, ["import", str(archive), "--out", str(tmp_path / "car"), "--sensors", "STEREO_CAMERAS"])
-    assert r.exit_code == 1 and "STEREO_CAMERAS" in r.output and not (tmp_path / "car").exists()
+    assert r.exit_code == 2 and "STEREO_CAMERAS" in r.output and not (tmp_path / "car").exists()
 
 
 def test_force_replaces_only_a_bundle_and_never_the_source(disc_run, disc_bundle, tmp_path):
@@ -274,11 +289,11 @@ def test_force_replaces_only_a_bundle_and_never_the_source(disc_run, disc_bundle
         import_bundle(archive, bundle, overwrite=True)
     with pytest.raises(BundleError, match=rf"refusing to replace {notes}: it is not a bundle"):
         import_bundle(archive, notes, overwrite=True)
-    cli = click.Group(commands=[export_cmd])
+    cli = main
     (tmp_path / "paper.tar.gz").write_bytes(b"not a bundle archive")
     r = CliRunner().invoke(cli, ["export", str(run), "--out", str(tmp_path / "paper.tar.gz"), "--format", "tar.gz",
                                  "--force"])
-    assert r.exit_code == 1 and "it is not a bundle archive" in r.output, r.output
+    assert r.exit_code == 2 and "it is not a bundle archive" in r.output, r.output
     assert (tmp_path / "paper.tar.gz").read_bytes() == b"not a bundle archive"
 
 

@@ -1,14 +1,27 @@
-"""Bundle archives (.tar.gz) and putting finished bundle folders in place, without torch."""
+"""Bundle archives (.tar.gz) and putting finished bundle folders in place, without torch.
+
+An archive from a stranger is unpacked with caps on its entries and unpacked size, checked from
+each tar header as it is read (before the entry's data), and only bundle files are kept.
+Temporary folders and files next to an output are named `.{name}.{pid}.{random}.tmp`, so that the
+next export or import to that output can delete those a killed process left behind.
+"""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tarfile
 import tempfile
+import warnings
+import zlib
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from racer.bundle.format import BUNDLE_FILE, BundleError
+from racer.bundle.format import BUNDLE_FILE, TRACKS_DIR, BundleError, is_bundle_file
 from racer.bundle.runtime import BundlePolicy
+
+MAX_BYTES = 1 << 30  # unpacked; real bundles are a few MB to a few hundred MB
+MAX_MEMBERS = 64  # archive entries; real bundles have fewer than 10
 
 
 def check_out_path(out: Path, overwrite: bool, sources: tuple[Path, ...] = ()) -> None:
@@ -32,12 +45,40 @@ def check_out_path(out: Path, overwrite: bool, sources: tuple[Path, ...] = ()) -
 
 
 def is_bundle_archive(path: Path) -> bool:
-    """A tar archive holding a bundle.json."""
+    """A tar archive holding a bundle.json (read no further than the caps allow)."""
     try:
         with tarfile.open(path, "r:*") as tar:
-            return any(PurePosixPath(m.name).name == BUNDLE_FILE for m in tar.getmembers())
-    except (tarfile.TarError, OSError, EOFError):
+            return any(PurePosixPath(m.name).name == BUNDLE_FILE for m in capped_members(tar, path))
+    except (tarfile.TarError, OSError, EOFError, zlib.error, BundleError):
         return False
+
+
+def tmp_prefix(out: Path) -> str:
+    """The name prefix of this process's temporary files and folders next to `out` (suffix .tmp)."""
+    return f".{out.name}.{os.getpid()}."
+
+
+def clean_leftovers(out: Path) -> list[Path]:
+    """Delete the temporary files and folders (`.{name}.{pid}.{random}.tmp`) next to `out` that a killed
+    export or import left behind: only those whose process is gone; returns them."""
+    ours = re.compile(rf"\.{re.escape(out.name)}\.(\d+)\.[^./]+\.tmp")
+    removed = []
+    for p in out.parent.iterdir() if out.parent.is_dir() else ():
+        m = ours.fullmatch(p.name)
+        if m and not _alive(int(m.group(1))):
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+            removed.append(p)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):  # another user's process; not a pid
+        return True
+    return True
 
 
 def move_into_place(tmp: Path, out: Path) -> None:
@@ -48,7 +89,7 @@ def move_into_place(tmp: Path, out: Path) -> None:
         os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~umask)
     old = None
     if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        old = out.with_name(f"{tmp_prefix(out)}old.tmp")
         os.replace(out, old)
     os.replace(tmp, out)
     if old is not None:
@@ -61,7 +102,8 @@ def archive_bundle(bundle_dir: str | Path, archive: str | Path) -> Path:
     if not (bundle_dir / BUNDLE_FILE).is_file():
         raise BundleError(f"{bundle_dir}: not a bundle (no {BUNDLE_FILE})")
     archive.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{archive.name}.", suffix=".tmp", dir=archive.parent)
+    clean_leftovers(archive)
+    fd, tmp = tempfile.mkstemp(prefix=tmp_prefix(archive), suffix=".tmp", dir=archive.parent)
     os.close(fd)
     try:
         with tarfile.open(tmp, "w:gz", compresslevel=3) as tar:  # weights barely compress
@@ -74,52 +116,87 @@ def archive_bundle(bundle_dir: str | Path, archive: str | Path) -> Path:
     return archive
 
 
-def _safe_members(tar: tarfile.TarFile, archive: Path) -> list[tarfile.TarInfo]:
-    members = tar.getmembers()
-    for m in members:
-        p = PurePosixPath(m.name)
-        if p.is_absolute() or m.name.startswith(("/", "\\")) or ".." in p.parts or ":" in m.name.split("/")[0]:
+def capped_members(tar: tarfile.TarFile, archive: Path, max_bytes: int = MAX_BYTES,
+                   max_members: int = MAX_MEMBERS) -> Iterator[tarfile.TarInfo]:
+    """The archive's entries as their headers are read, refusing the first one past `max_members` or
+    taking the unpacked size past `max_bytes`, before its data is read."""
+    total = 0
+    for count, m in enumerate(tar, 1):
+        if count > max_members:
+            raise BundleError(f"{archive}: refused: more than {max_members} entries (a bundle has fewer than 10); "
+                              f"--max-files raises the cap")
+        total += max(m.size, 0)
+        if total > max_bytes:
+            raise BundleError(f"{archive}: refused: entry {m.name!r} ({_size(m.size)}) takes the unpacked size "
+                              f"over the {_size(max_bytes)} cap; --max-size raises it")
+        yield m
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def _unpack(tar: tarfile.TarFile, archive: Path, dest: Path, max_bytes: int, max_members: int) -> tuple[str, list[str]]:
+    """Write the bundle files under the archive's one top folder into `dest` (entries outside the archive,
+    links and special files refused); returns the top folder and the entries skipped."""
+    top, skipped = None, []
+    for m in capped_members(tar, archive, max_bytes, max_members):
+        parts = PurePosixPath(m.name).parts
+        if PurePosixPath(m.name).is_absolute() or m.name.startswith(("/", "\\")) or ".." in parts \
+                or ":" in m.name.split("/")[0]:
             raise BundleError(f"{archive}: refused: entry {m.name!r} points outside the bundle")
         if not (m.isfile() or m.isdir()):
             raise BundleError(f"{archive}: refused: entry {m.name!r} is a link or special file")
-    return members
+        top = top or (parts[0] if parts else None)
+        rel = "/".join(parts[1:])
+        if parts and parts[0] == top and (m.isdir() and rel in ("", TRACKS_DIR) or m.isfile() and is_bundle_file(rel)):
+            if m.isfile():
+                (dest / rel).parent.mkdir(exist_ok=True)
+                with tar.extractfile(m) as src, open(dest / rel, "wb") as f:
+                    shutil.copyfileobj(src, f)
+        else:
+            skipped.append(m.name)
+    return top or "", skipped
 
 
-def import_bundle(archive: str | Path, out_dir: str | Path, sensors=None, overwrite: bool = False) -> Path:
-    """Unpack a bundle archive safely into `out_dir` after the runtime loader accepts it."""
+def import_bundle(archive: str | Path, out_dir: str | Path, sensors=None, overwrite: bool = False,
+                  max_bytes: int = MAX_BYTES, max_members: int = MAX_MEMBERS) -> Path:
+    """Unpack a bundle archive into `out_dir` after the runtime loader accepts it.
+
+    Caps: `max_members` entries and `max_bytes` unpacked, checked from each header before its data.
+    Only the bundle files under the archive's one top folder are kept; the others are skipped and
+    named in a warning."""
     archive, out = Path(archive), Path(out_dir)
     check_out_path(out, overwrite, sources=(archive,))
     try:
         tar = tarfile.open(archive, "r:*")
-    except (tarfile.TarError, OSError) as exc:
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         reason = str(exc).splitlines()[0].rstrip(":") if str(exc) else type(exc).__name__
         raise BundleError(f"{archive}: not a readable .tar.gz/.tar archive ({reason})") from None
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    clean_leftovers(out)
+    tmp = Path(tempfile.mkdtemp(prefix=tmp_prefix(out), suffix=".tmp", dir=out.parent))
     try:
         with tar:
-            members = _safe_members(tar, archive)
             try:
-                tar.extractall(tmp, members=members, filter="data")
-            except (tarfile.TarError, OSError, EOFError) as exc:
+                top, skipped = _unpack(tar, archive, tmp, max_bytes, max_members)
+            except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
                 raise BundleError(f"{archive}: damaged archive ({exc})") from None
-        roots = [p.parent for p in tmp.rglob(BUNDLE_FILE)]
-        if len(roots) != 1:
-            raise BundleError(f"{archive}: expected one {BUNDLE_FILE} in the archive, found {len(roots)}")
+        if not (tmp / BUNDLE_FILE).is_file():
+            raise BundleError(f"{archive}: no {BUNDLE_FILE} in the archive's top folder "
+                              f"{top + '/' if top else ''}; not a bundle archive (racer export --format tar.gz)")
         try:
-            BundlePolicy.load(roots[0], sensors=sensors)  # refuses an invalid bundle with the reason
+            BundlePolicy.load(tmp, sensors=sensors)  # refuses an invalid bundle with the reason
         except BundleError as exc:
-            inside = roots[0].relative_to(tmp).as_posix()
-            where = f"{archive}" + (f"!{inside}" if inside != "." else "!")
-            raise BundleError(str(exc).replace(str(roots[0]), where)) from None
-        if roots[0] != tmp:
-            staged = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-            staged.rmdir()
-            os.replace(roots[0], staged)
-            shutil.rmtree(tmp)
-            tmp = staged
+            raise BundleError(str(exc).replace(str(tmp), f"{archive}!{top}")) from None
         move_into_place(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if skipped:
+        what = "entry that is not a bundle file" if len(skipped) == 1 else "entries that are not bundle files"
+        warnings.warn(f"{archive}: skipped {len(skipped)} {what}: {', '.join(skipped)}", stacklevel=2)
     return out

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from racer.bundle.format import (BUNDLE_FILE, MODEL_BIN, MODEL_XML, OUTPUT_NAME, BundleError, bundle_action_space,
-                                  read_bundle_json)
-from racer.bundle.hashes import sha256_file
+                                  check_metadata, read_bundle_json)
+from racer.bundle.hashes import check_files
 from sim.actions import ActionSpace
 
 if TYPE_CHECKING:
@@ -25,13 +25,15 @@ _CORE = None
 
 
 def cache_dir() -> Path | None:
-    """Where compiled models are cached: $RACER_OV_CACHE ('' = off), else ~/.cache/racer/ov-<version>."""
+    """Where compiled models are cached: $RACER_OV_CACHE ('' = off), else <racer's cache>/ov-<version>,
+    racer's cache being $RACER_CACHE_DIR or ~/.cache/racer."""
     import openvino as ov
     env = os.environ.get("RACER_OV_CACHE")
     if env is not None:
         return Path(env) if env else None
     version = re.sub(r"[^A-Za-z0-9._-]+", "_", ov.get_version())
-    return Path.home() / ".cache" / "racer" / f"ov-{version}"
+    base = os.environ.get("RACER_CACHE_DIR") or Path.home() / ".cache" / "racer"
+    return Path(base) / f"ov-{version}"
 
 
 def core() -> ov.Core:
@@ -72,15 +74,21 @@ class BundlePolicy:
 
     @classmethod
     def load(cls, bundle_dir: str | Path, sensors: list[str] | tuple[str, ...] | None = None) -> BundlePolicy:
-        """Validate and compile a bundle; `sensors`: what the car carries (checked against the bundle)."""
+        """Validate and compile a bundle; `sensors`: what the car carries (checked against the bundle).
+
+        The one loader of bundles (evaluation, import, the car, the league): only the known files, each
+        matching bundle.json's sha256; model_metadata.json agreeing with bundle.json's action space and
+        sensors; the IR's inputs and output fitting them.  Only the IR is read: nothing is unpickled."""
         bundle_dir = Path(bundle_dir)
         bundle = read_bundle_json(bundle_dir)
         where = bundle_dir / BUNDLE_FILE
+        check_files(bundle_dir, bundle)
+        actions = bundle_action_space(bundle_dir, bundle)
+        check_metadata(bundle_dir, actions, bundle["sensors"])
         if sensors is not None and sorted(sensors) != sorted(bundle["sensors"]):
             raise BundleError(f"{where}: the model was trained with sensors {list(bundle['sensors'])}, "
                               f"this car has {list(sensors)}")
-        actions = bundle_action_space(bundle_dir, bundle)
-        model = _read_model(bundle_dir, bundle)
+        model = _read_model(bundle_dir)
         _check_io(model, bundle, where, actions)
         single = model.clone()  # batch 1, static: ~40 % faster per call than the dynamic-batch model,
         if bundle.get("precision") != "INT8W":  # except that OpenVINO 2026.4's CPU plugin then unpacks
@@ -136,7 +144,7 @@ def _compile(model, bundle_dir: Path):
         raise BundleError(f"{bundle_dir / MODEL_XML}: OpenVINO cannot compile it: {ov_reason(exc)}") from None
 
 
-def _read_model(bundle_dir: Path, bundle: dict):
+def _read_model(bundle_dir: Path):
     xml, bin_ = bundle_dir / MODEL_XML, bundle_dir / MODEL_BIN
     for f in (xml, bin_):
         if not f.is_file():
@@ -151,11 +159,6 @@ def _read_model(bundle_dir: Path, bundle: dict):
         reason = ov_reason(exc)
         culprit = bin_ if "bin" in reason.lower() or "weights" in reason.lower() else xml
         raise BundleError(f"{culprit}: OpenVINO cannot read the model: {reason}") from None
-    expected = bundle.get("files", {})
-    for name in (MODEL_XML, MODEL_BIN):
-        if name in expected and sha256_file(bundle_dir / name) != expected[name]:
-            raise BundleError(f"{bundle_dir / name}: sha256 differs from bundle.json's; the file was "
-                              f"damaged or changed after export")
     return model
 
 
