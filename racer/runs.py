@@ -5,7 +5,8 @@ Run directory layout::
     config.json            what was asked (track, car, reward, budget, hyperparameters, seed)
     model_metadata.json    the car config (DeepRacer schema)
     reward/<your file>.py  the reward file as trained, under its own name so errors name it
-                           (its sha256 is in config.json)
+                           (its sha256 is in config.json; `--resume --reward FILE` replaces it)
+    track/<name>.npy       a user's .npy track, copied so the run does not depend on where it was
     log.txt                reward-function prints and training messages
     checkpoints/           last.zip (atomic, every checkpoint interval), best.zip, state.json
     tensorboard/           SB3 scalars plus racer/* (progress, lap completion, episode length)
@@ -22,18 +23,21 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from racer.bundle.files import atomic_write_text
+from racer.bundle.files import atomic_write_text, read_json
 from racer.garage import ModelMetadata, parse_metadata, save_metadata
+from sim.errors import InputError
 
 
 LOCK_FILE = ".lock"  # holds the PID of the process training in the run directory
+TRACK_FOLDER = "track"  # a user's .npy track, copied into the run
+MAX_ENVS = 64
 
-class TrainError(RuntimeError):
+class TrainError(InputError, RuntimeError):
     """A training request that cannot run, with the reason."""
 
 
@@ -64,6 +68,23 @@ class TrainConfig:
         """The car config (model_metadata.json) the run trains, validated."""
         return parse_metadata(self.metadata, where="config.json metadata")
 
+    def check_ranges(self) -> None:
+        """The budget and schedule numbers are in range; TrainError names the option."""
+        for key, value, low in (("envs", self.envs, 1), ("steps", self.steps, 1),
+                                ("eval_every", self.eval_every, 1), ("eval_starts", self.eval_starts, 1),
+                                ("eval_laps", self.eval_laps, 1), ("checkpoint_every", self.checkpoint_every, 1),
+                                ("train_threads", self.train_threads, 1), ("seed", self.seed, 0)):
+            if value is None and key == "steps":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise TrainError(f"--{key.replace('_', '-')}: must be an integer >= {low}, got {value!r}")
+        if self.envs > MAX_ENVS:
+            raise TrainError(f"--envs: at most {MAX_ENVS} environments in one process, got {self.envs}")
+        if self.minutes is not None and not (isinstance(self.minutes, (int, float)) and self.minutes > 0):
+            raise TrainError(f"--minutes: must be a number above 0, got {self.minutes!r}")
+        if self.steps is None and self.minutes is None:
+            raise TrainError("no budget: give --steps or --minutes")
+
 
 @dataclass
 class RunState:
@@ -78,6 +99,10 @@ class RunState:
 
 def _atomic_json(path: Path, data: dict) -> None:
     atomic_write_text(path, json.dumps(data, indent=2))
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def env_kwargs(cfg: TrainConfig, car: ModelMetadata) -> dict:
@@ -126,10 +151,19 @@ class Run:
             f.flush()
             yield
 
+    @property
+    def has_checkpoint(self) -> bool:
+        """Only a run that saved a checkpoint can be resumed."""
+        return (self.checkpoints / "last.zip").is_file()
+
     def create(self, cfg: TrainConfig, versions: dict) -> None:
+        """Write a new run (config, car, copies of the reward file and of a user's .npy track).  A
+        folder holding a failed start (a config but no checkpoint) is replaced; a resumable run is not."""
         if self.config_file.exists():
-            raise TrainError(f"{self.path} already holds a run; use `racer train --resume {self.path}` "
-                             f"or another --run-dir")
+            if self.has_checkpoint:
+                raise TrainError(f"{self.path} already holds a run; use `racer train --resume {self.path}` "
+                                 f"or another --run-dir")
+            self._remove_failed_start()
         src = Path(cfg.reward)
         if not src.is_file():
             raise TrainError(f"--reward: no such file {src}")
@@ -137,27 +171,88 @@ class Run:
             d.mkdir(parents=True, exist_ok=True)
         copy = self.path / "reward" / src.name
         shutil.copyfile(src, copy)
-        digest = hashlib.sha256(copy.read_bytes()).hexdigest()
+        extra = {}
+        track = Path(cfg.track)
+        if track.suffix == ".npy" and track.is_file():
+            (self.path / TRACK_FOLDER).mkdir(exist_ok=True)
+            shutil.copyfile(track, self.path / TRACK_FOLDER / track.name)
+            extra["track_source"] = str(track.resolve())
+            cfg = replace(cfg, track=f"{TRACK_FOLDER}/{track.name}")
         save_metadata(cfg.car(), self.path / "model_metadata.json")
-        _atomic_json(self.config_file, {"config": asdict(cfg), "reward_sha256": digest,
-                                        "reward_source": str(src.resolve()),
-                                        "versions": versions})
-        self._link_latest()
+        _atomic_json(self.config_file, {"config": asdict(cfg), "reward_sha256": _sha256(copy),
+                                        "reward_source": str(src.resolve()), **extra, "versions": versions})
 
-    def _link_latest(self) -> None:
+    def _remove_failed_start(self) -> None:
+        """Delete what a start that never reached a checkpoint wrote (nothing else in the folder)."""
+        for name in ("config.json", "model_metadata.json", "log.txt", "reward", "checkpoints", "metrics",
+                     "training-simtrace", "tensorboard", TRACK_FOLDER):
+            p = self.path / name
+            if p.is_dir():
+                shutil.rmtree(p)
+            elif p.exists():
+                p.unlink()
+
+    def link_latest(self) -> None:
         """Point `<parent>/latest` at this run, so `racer evaluate runs/latest` finds the newest."""
         latest = self.path.parent / "latest"
         if latest.exists() and not latest.is_symlink():
             return  # a real folder of that name (maybe this run): leave it alone
+        if latest.is_symlink() and latest.resolve() == self.path.resolve():
+            return
         tmp = latest.with_name(".latest.tmp")
         tmp.unlink(missing_ok=True)
         tmp.symlink_to(self.path.resolve(), target_is_directory=True)
         os.replace(tmp, latest)
 
-    def load_config(self) -> TrainConfig:
+    def _config_data(self) -> dict:
         if not self.config_file.exists():
             raise TrainError(f"{self.path} is not a run directory (no config.json)")
-        return TrainConfig(**json.loads(self.config_file.read_text())["config"])
+        data = read_json(self.config_file, TrainError)
+        if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
+            raise TrainError(f"{self.config_file}: not a racer run config (no \"config\" object)")
+        return data
+
+    def save_config(self, cfg: TrainConfig) -> None:
+        """Record a changed budget (resume with --steps / --minutes) in config.json."""
+        data = self._config_data()
+        stored = dict(asdict(cfg), track=data["config"].get("track", cfg.track))  # keep it run-relative
+        _atomic_json(self.config_file, data | {"config": stored})
+
+    def reward_source_changed(self) -> Path | None:
+        """The file the run's reward was copied from, when it now differs from the copy."""
+        data = self._config_data()
+        src = Path(data.get("reward_source", ""))
+        if src.is_file() and self.reward_file.is_file() and _sha256(src) != data.get("reward_sha256"):
+            return src
+        return None
+
+    def replace_reward(self, src: str | Path, steps: int) -> None:
+        """Train on from here with the reward file `src` (`--resume --reward`): copy it in place of the
+        old copy, record its sha256 and when it took over (config.json "reward_history")."""
+        src = Path(src)
+        data = self._config_data()
+        old = self.reward_file
+        history = data.get("reward_history") or [{"sha256": data.get("reward_sha256"), "from_steps": 0,
+                                                  "source": data.get("reward_source")}]
+        copy = self.path / "reward" / src.name
+        shutil.copyfile(src, copy)
+        if old != copy:
+            old.unlink(missing_ok=True)
+        digest = _sha256(copy)
+        history.append({"sha256": digest, "from_steps": steps, "source": str(src.resolve())})
+        data["config"]["reward"] = str(src)
+        _atomic_json(self.config_file, data | {"reward_sha256": digest, "reward_source": str(src.resolve()),
+                                               "reward_history": history})
+
+    def load_config(self) -> TrainConfig:
+        """The run's TrainConfig; a track copied into the run is given by its path in the run."""
+        try:
+            cfg = TrainConfig(**self._config_data()["config"])
+        except TypeError as exc:
+            raise TrainError(f"{self.config_file}: config: {exc}") from None
+        if cfg.track.startswith(f"{TRACK_FOLDER}/") and (self.path / cfg.track).is_file():
+            cfg.track = str((self.path / cfg.track).resolve())
+        return cfg
 
     def load_state(self) -> RunState:
         f = self.checkpoints / "state.json"

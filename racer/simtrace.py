@@ -40,6 +40,22 @@ def next_free_iteration(directory: str | Path) -> int:
     return max(found, default=-1) + 1
 
 
+def next_free_episode(directory: str | Path) -> int:
+    """One past the highest episode number in the trace CSVs of `directory` (0 when there is none).
+
+    Every env writes a row per step to each iteration's file, so the newest non-empty file holds
+    the highest number; a last line cut short by a kill is skipped."""
+    d = Path(directory)
+    files = sorted(((int(m.group(1)), p) for p in d.iterdir() if (m := _FILE.match(p.name))),
+                   reverse=True) if d.is_dir() else []
+    for _, path in files:
+        with open(path, newline="", encoding="utf-8") as f:
+            episodes = [int(row[0]) for row in csv.reader(f) if len(row) >= len(REQUIRED) and row[0].isdigit()]
+        if episodes:
+            return max(episodes) + 1
+    return 0
+
+
 def format_row(row: Mapping[str, Any]) -> list[str]:
     """The 19 values as the reference writes them: ints, fixed-point floats, `True`/`False`."""
     missing = [c for c in COLUMNS if c not in row]

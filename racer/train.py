@@ -2,6 +2,7 @@
 directory (layout in racer/runs.py)."""
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -24,10 +25,12 @@ from racer.metrics import MetricsWriter
 from racer.networks import DeepRacerExtractor
 from racer.reward import RewardFunction
 from racer.runs import Run, RunState, TrainConfig, TrainError, env_kwargs, predict_batch
-from racer.simtrace import SimTraceWrapper, SimTraceWriter, next_free_iteration
+from racer.simtrace import SimTraceWrapper, SimTraceWriter, next_free_episode, next_free_iteration
 from sim.laps import LapResult, mean_lap_time, run_laps_batch, start_options
 from sim.rules import Status
 
+RESERVED_HYPER = {"policy", "env", "seed", "policy_kwargs", "tensorboard_log", "verbose", "device",
+                  "_init_setup_model"}  # set by racer
 DEFAULT_HYPER = {"n_steps": 256, "batch_size": 128, "n_epochs": 4, "learning_rate": 3e-4, "gamma": 0.99,
                  "gae_lambda": 0.95, "ent_coef": 0.01, "clip_range": 0.2}
 
@@ -63,7 +66,7 @@ def make_vec_env(cfg: TrainConfig, run: Run, log, writer: SimTraceWriter, metric
     return VecMonitor(vec)
 
 
-def make_model(cfg: TrainConfig, vec, tensorboard: Path) -> PPO:
+def make_model(cfg: TrainConfig, vec, tensorboard: Path | None) -> PPO:
     car = cfg.car()
     if car.training_algorithm != "clipped_ppo":
         raise TrainError(f"model_metadata.json training_algorithm: racer trains 'clipped_ppo' only, "
@@ -74,9 +77,9 @@ def make_model(cfg: TrainConfig, vec, tensorboard: Path) -> PPO:
                      "net_arch": {"pi": [], "vf": []}}
     try:
         return PPO("MultiInputPolicy", vec, seed=cfg.seed, policy_kwargs=policy_kwargs,
-                   tensorboard_log=str(tensorboard), verbose=0, device="cpu", **hyper)
-    except TypeError as exc:
-        raise TrainError(f"--hyper: {exc}") from exc
+                   tensorboard_log=str(tensorboard) if tensorboard else None, verbose=0, device="cpu", **hyper)
+    except (TypeError, ValueError, AssertionError) as exc:
+        raise TrainError(f"--hyper: {exc or type(exc).__name__} (hyperparameters {hyper})") from None
 
 
 class MultiStartEvaluator:
@@ -164,6 +167,7 @@ class RunCallback(BaseCallback):
         self.state.steps, self.state.wall_seconds = self.num_timesteps, self.wall()
         _atomic_save(self.model, self.run.checkpoints / "last.zip")
         self.run.save_state(self.state)
+        self.run.link_latest()  # the newest run that can be evaluated and resumed
 
     def _evaluate(self) -> bool:
         """Quick 1-lap check from every start; the full laps only when that is clean."""
@@ -196,16 +200,77 @@ class RunCallback(BaseCallback):
         return lapping and self.cfg.stop_when_lapping
 
 
-def train(run_dir: str | Path, cfg: TrainConfig | None = None,
-          progress: Callable[[dict], None] | None = None) -> tuple[Run, RunState, str]:
-    """Start a new run (with `cfg`) or resume the one in `run_dir` (cfg None); returns why it stopped."""
+def preflight(cfg: TrainConfig) -> None:
+    """Everything a new run needs, checked before anything is written: the budget and schedule, the
+    race, the track, the car, the reward file (imported once), the hyperparameters (a model is built)."""
+    from sim.env import RACES
+    from sim.track import load as load_track
+    cfg.check_ranges()
+    if cfg.race not in RACES:
+        raise TrainError(f"--race: {cfg.race!r} is not a race racer runs (races: {', '.join(RACES)})")
+    load_track(cfg.track)
+    car = cfg.car()
+    RewardFunction(cfg.reward, strict=cfg.strict, log=lambda text: None)
+    check_hyper(cfg.hyper)
+    vec = DummyVecEnv([lambda: gym.make(sim.ENV_ID, **env_kwargs(cfg, car))])
+    try:
+        make_model(cfg, vec, None)
+    finally:
+        vec.close()
+
+
+def check_hyper(hyper: dict) -> None:
+    """Only PPO's own keyword arguments, and not those racer sets itself."""
+    allowed = sorted(set(inspect.signature(PPO.__init__).parameters) - RESERVED_HYPER - {"self", "kwargs"})
+    unknown = sorted(set(hyper) - set(allowed))
+    if unknown:
+        raise TrainError(f"--hyper: {', '.join(unknown)}: not a PPO hyperparameter racer accepts "
+                         f"(accepted: {', '.join(allowed)})")
+
+
+def train(run_dir: str | Path, cfg: TrainConfig | None = None, progress: Callable[[dict], None] | None = None,
+          more_steps: int | None = None, more_minutes: float | None = None,
+          reward: str | Path | None = None) -> tuple[Run, RunState, str]:
+    """Start a new run (with `cfg`) or resume the one in `run_dir` (cfg None); returns why it stopped.
+
+    Resuming: `more_steps` / `more_minutes` extend the budget from where the run is (recorded in
+    config.json); `reward` trains on from here with that reward file instead of the run's copy."""
     require("tensorboard")  # SB3 imports it only at the first log write, then fails with an assertion
     torch.set_num_threads(1)
     run = Run(run_dir)
+    if cfg is not None:
+        preflight(cfg)
     with run.lock(create=cfg is not None):
         if cfg is not None:
             run.create(cfg, library_versions())
+        else:
+            _prepare_resume(run, more_steps, more_minutes, reward)
         return _train(run, progress)
+
+
+def _prepare_resume(run: Run, more_steps: int | None, more_minutes: float | None,
+                    reward: str | Path | None) -> None:
+    """Check a run can go on, extend its budget, swap its reward file; TrainError says why not."""
+    cfg = run.load_config()
+    if not run.has_checkpoint:
+        raise TrainError(f"{run.path} has no checkpoint: its training stopped before saving one, so there is "
+                         f"nothing to resume; start it again (racer train --reward ... --run-dir {run.path} "
+                         f"replaces the failed start)")
+    state = run.load_state()
+    if more_steps is not None or more_minutes is not None:
+        cfg.steps = state.steps + more_steps if more_steps is not None else None
+        cfg.minutes = state.wall_seconds / 60 + more_minutes if more_minutes is not None else None
+        cfg.check_ranges()
+        run.save_config(cfg)
+    elif cfg.steps is not None and state.steps >= cfg.steps or (
+            cfg.minutes is not None and state.wall_seconds >= cfg.minutes * 60):
+        budget = f"{cfg.steps} steps" if cfg.steps is not None else f"{cfg.minutes:g} minutes"
+        raise TrainError(f"{run.path} has used its budget ({budget}; it is at {state.steps} steps, "
+                         f"{state.wall_seconds / 60:.1f} minutes); to train on, give more: "
+                         f"racer train --resume {run.path} --steps N (or --minutes M)")
+    if reward is not None:
+        RewardFunction(reward, strict=cfg.strict, log=lambda text: None)
+        run.replace_reward(reward, state.steps)
 
 
 def _train(run: Run, progress: Callable[[dict], None] | None) -> tuple[Run, RunState, str]:
@@ -219,7 +284,7 @@ def _train(run: Run, progress: Callable[[dict], None] | None) -> tuple[Run, RunS
         writer = SimTraceWriter(run.path / "training-simtrace",
                                 start_iteration=next_free_iteration(run.path / "training-simtrace"))
         metrics = MetricsWriter(run.path / "metrics" / "training_metrics.json", phase="training", autosave=False)
-        episode_base = len(metrics.metrics)
+        episode_base = max(len(metrics.metrics), next_free_episode(run.path / "training-simtrace"))
         vec = make_vec_env(cfg, run, log_file, writer, metrics, episode_base)
         last = run.checkpoints / "last.zip"
         if last.exists():
@@ -234,14 +299,23 @@ def _train(run: Run, progress: Callable[[dict], None] | None) -> tuple[Run, RunS
             if model.num_timesteps < total:
                 model.learn(total_timesteps=total - model.num_timesteps, callback=callback,
                             reset_num_timesteps=False, tb_log_name="ppo")
-            callback._checkpoint()
+                callback._checkpoint()
+        except Exception as exc:
+            log(f"stopped by an error at {model.num_timesteps} steps: {exc}")
+            raise
         finally:
             metrics.save()
             writer.close()
             evaluator.close()
             vec.close()
+            _keep_best(run)
         reason = callback.stop_reason or "step budget"
         log(f"stopped ({reason}) at {model.num_timesteps} steps, {callback.wall():.0f} s")
-    if not (run.checkpoints / "best.zip").exists():
-        shutil.copyfile(last, run.checkpoints / "best.zip")
     return run, state, reason
+
+
+def _keep_best(run: Run) -> None:
+    """A run that has a checkpoint has a best one: the last, until an evaluation has kept another."""
+    best, last = run.checkpoints / "best.zip", run.checkpoints / "last.zip"
+    if last.exists() and not best.exists():
+        shutil.copyfile(last, best)

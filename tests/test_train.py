@@ -138,10 +138,10 @@ def test_cli_train_stops_on_a_crashing_reward_and_names_it(tmp_path):
     car.write_text(json.dumps(LIDAR_CAR))
     result = CliRunner().invoke(main, ["train", "--reward", str(bad), "--car", str(car), "--track", "oval",
                                        "--steps", "2048", "--run-dir", str(tmp_path / "run")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "bad_reward.py" in result.output and "line 3" in result.output
     assert "step 6" in result.output and "KeyError" in result.output
-    assert "racer train --resume" in result.output
+    assert "racer train --resume" not in result.output  # no checkpoint yet: nothing to resume
 
 
 def test_one_process_at_a_time_trains_in_a_run_directory(tmp_path):
@@ -161,3 +161,12 @@ def test_one_process_at_a_time_trains_in_a_run_directory(tmp_path):
         holder.wait()
     with run.lock():  # SIGKILLed: the kernel released it
         assert (run.path / ".lock").read_text().strip() == str(os.getpid())
+
+
+def test_evaluating_again_replaces_the_evaluation_metrics(short_run, tmp_path):
+    out = tmp_path / "eval"
+    evaluate(short_run.path, laps=1, starts=2, out_dir=out)
+    first = json.loads((out / "evaluation_metrics.json").read_text())["metrics"]
+    evaluate(short_run.path, laps=1, starts=2, out_dir=out)
+    second = json.loads((out / "evaluation_metrics.json").read_text())["metrics"]
+    assert len(first) == len(second) >= 2  # like the trace and the report, not appended to
