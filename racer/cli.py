@@ -13,28 +13,17 @@ from racer.commands.car import bench_car, car
 from racer.commands.garage import garage
 from racer.commands.model import bench_policy, export, import_
 from racer.commands.reward import reward, reward_file
-from racer.extras import missing_extra
+from racer.commands.errors import InputFailure, RacerGroup
+from racer.runs import MAX_ENVS, TrainError
 from sim.car import CarSpec
 
 console = Console()
 CAR = CarSpec()
 
 
-class RacerGroup(click.Group):
-    """The top-level group: a command whose optional extra is missing ends with what to install."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except ModuleNotFoundError as exc:
-            message = missing_extra(exc)
-            if message is None:
-                raise
-            raise click.ClickException(message) from None
-
-
 @click.group(cls=RacerGroup, context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
+@click.option("--debug", is_flag=True, envvar="RACER_DEBUG", help="Show the traceback of an error.")
+def main(debug: bool) -> None:
     """racer: train DeepRacer-style models on your laptop, and run them on the car."""
 
 
@@ -69,7 +58,11 @@ def print_laps(results, title: str) -> None:
 def _hyper(pairs: tuple[str, ...], hyper_file: str | None) -> dict:
     """--hyper key=value pairs (JSON values) over an optional JSON file."""
     import json
-    hyper = json.loads(Path(hyper_file).read_text()) if hyper_file else {}
+
+    from racer.bundle.files import read_json
+    hyper = read_json(hyper_file, TrainError, "hyperparameter file") if hyper_file else {}
+    if not isinstance(hyper, dict):
+        raise TrainError(f"{hyper_file}: expected a JSON object of hyperparameters, got {type(hyper).__name__}")
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
@@ -88,26 +81,34 @@ def _hyper(pairs: tuple[str, ...], hyper_file: str | None) -> dict:
               "Default: the DeepRacer default car (front camera, 10 discrete actions).")
 @click.option("--race", default="time-trial", show_default=True)
 @click.option("--track", default="reinvent-like", show_default=True)
-@click.option("--minutes", type=float, default=None, help="Wall-clock budget (default 10 without --steps).")
-@click.option("--steps", type=int, default=None, help="Env-step budget.")
+@click.option("--minutes", type=click.FloatRange(0, min_open=True), default=None,
+              help="Wall-clock budget (default 10 without --steps); with --resume: minutes more.")
+@click.option("--steps", type=click.IntRange(1), default=None, help="Env-step budget; with --resume: steps more.")
 @click.option("--until-lapping", is_flag=True, help="Stop once it laps cleanly from every evaluation start.")
-@click.option("--seed", default=0, show_default=True)
-@click.option("--envs", default=4, show_default=True, help="Parallel environments.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0))
+@click.option("--envs", default=4, show_default=True, type=click.IntRange(1, MAX_ENVS), help="Parallel environments.")
 @click.option("--hyper", multiple=True, help="PPO hyperparameter key=value (repeatable).")
 @click.option("--hyper-file", type=click.Path(exists=True, dir_okay=False), help="JSON of hyperparameters.")
-@click.option("--eval-every", default=5000, show_default=True, help="Steps between multi-start evaluations.")
+@click.option("--eval-every", default=5000, show_default=True, type=click.IntRange(1),
+              help="Steps between multi-start evaluations.")
 @click.option("--strict", is_flag=True, help="Apply the AWS console's reward validator rules.")
 @click.option("--no-augment", is_flag=True, help="No random brightness/contrast/noise on camera images.")
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None, help="Default: runs/<time>-<track>.")
-@click.option("--resume", type=click.Path(exists=True, file_okay=False), help="Continue a stopped or killed run.")
+@click.option("--resume", type=click.Path(exists=True, file_okay=False),
+              help="Continue a stopped or killed run (with --reward FILE: on that reward file from now on).")
 def train(reward, car, race, track, minutes, steps, until_lapping, seed, envs, hyper, hyper_file, eval_every,
           strict, no_augment, run_dir, resume) -> None:
     """Train a PPO model on your reward function (a resumable run directory)."""
-    from racer.runs import TrainConfig, TrainError
+    from racer.runs import Run, TrainConfig
     from racer.train import train as run_training
     from sim.reward_check import RewardError
     if resume:
         cfg, path = None, resume
+        changed = Run(resume).reward_source_changed() if not reward else None
+        if changed:
+            console.print(f"[yellow]note: {changed} changed since this run started; --resume trains on the run's "
+                          f"copy ({Run(resume).reward_file}); to train on from here with the new one: "
+                          f"racer train --resume {resume} --reward {changed}[/yellow]", soft_wrap=True)
     else:
         if not reward:
             raise click.UsageError("--reward FILE is needed (or --resume RUN)")
@@ -118,10 +119,13 @@ def train(reward, car, race, track, minutes, steps, until_lapping, seed, envs, h
         path = run_dir or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{Path(track).stem}"
     try:
         with _progress() as update:
-            run, state, reason = run_training(path, cfg, progress=update)
-    except (TrainError, RewardError) as exc:
-        where = f"; the last checkpoint is kept: racer train --resume {path}" if isinstance(exc, RewardError) else ""
-        raise click.ClickException(f"{exc}{where}") from exc
+            run, state, reason = run_training(path, cfg, progress=update, more_steps=steps if resume else None,
+                                              more_minutes=minutes if resume else None,
+                                              reward=reward if resume else None)
+    except RewardError as exc:
+        kept = Run(path).has_checkpoint
+        hint = f"; the last checkpoint is kept: racer train --resume {path}" if kept else ""
+        raise InputFailure(f"{exc}{hint}") from None
     console.print(f"stopped: {reason} after {state.steps} steps, {state.wall_seconds:.0f} s; "
                   f"best checkpoint at {state.best_steps} steps: {run.checkpoints / 'best.zip'}")
     if state.lapping_at:
@@ -248,10 +252,11 @@ def tracks_list() -> None:
 @tracks.command("show")
 @click.argument("track")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Save a plot of the track here.")
-def tracks_show(track: str, plot_path: str | None) -> None:
+@click.option("--open-track", is_flag=True, help="Accept an open road (first and last waypoints apart).")
+def tracks_show(track: str, plot_path: str | None, open_track: bool) -> None:
     """Describe a bundled track or a .npy file; optionally plot it."""
     from sim.track import load
-    t = load(track)
+    t = load(track, allow_open=open_track)
     console.print(f"{t.name}: {t.length:.2f} m long, width {t.widths.min():.3f}-{t.widths.max():.3f} m, "
                   f"{len(t.center)} waypoints, {'loop' if t.closed else 'open'}")
     if plot_path:

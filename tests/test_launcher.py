@@ -203,10 +203,10 @@ def test_car_up_refuses_before_starting_anything(tmp_path):
     from racer.commands.car import car
     run = tmp_path / "run"
     r = CliRunner().invoke(car, ["up", str(CAR_SIM), "--model", str(tmp_path / "nope"), "--run-dir", str(run)])
-    assert r.exit_code == 1 and "refusing to start the car" in r.output and "bundle.json: missing" in r.output
+    assert r.exit_code == 2 and "refusing to start the car" in r.output and "bundle.json: missing" in r.output
     r = CliRunner().invoke(car, ["up", str(CAR_SIM), "--model", str(tmp_path / "nope"), "--arg", "lapz=2",
                                  "--run-dir", str(run)])
-    assert r.exit_code == 1 and "unknown launch argument 'lapz'" in r.output
+    assert r.exit_code == 2 and "unknown launch argument 'lapz'" in r.output
     r = CliRunner().invoke(car, ["up", str(CAR_SIM), "--model", str(tmp_path / "nope"), "--arg", "laps"])
     assert r.exit_code == 2 and "expected name=value" in r.output
     assert not run.exists() or not list(run.glob("*.log"))

@@ -15,9 +15,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from car.launcher import LaunchError, NodeExited, declared_args, find_launch_file, parse_launch, start
+from car.launcher import NodeExited, declared_args, find_launch_file, parse_launch, start
 from racer.bundle.format import BundleError
 from racer.bundle.runtime import BundlePolicy
+from racer.commands.errors import InputFailure, RacerGroup
 
 console = Console()
 
@@ -37,7 +38,7 @@ def check_model(model: str):
     try:
         return BundlePolicy.load(model)
     except BundleError as exc:
-        raise click.ClickException(f"refusing to start the car: the model cannot run: {exc}") from None
+        raise InputFailure(f"refusing to start the car: the model cannot run: {exc}") from None
 
 
 def _read_results(path: Path) -> dict | None:
@@ -59,7 +60,7 @@ def print_results(res: dict) -> None:
                   f"{res.get('completion', 0.0):.1f}%, status {res.get('status')}")
 
 
-@click.group()
+@click.group(cls=RacerGroup)
 def car() -> None:
     """The car stack: camera/LIDAR -> inference -> navigation -> control, on the car or the simulator."""
 
@@ -89,14 +90,11 @@ def up(launch_file: str, model: str, duration: float | None, args: tuple[str, ..
         raise click.BadParameter("give the model with --model, not --arg model=...", param_hint="--arg")
     run = Path(run_dir or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-car").resolve()
     launch_args["model"] = str(Path(model).resolve())
-    try:
-        launch_file = str(find_launch_file(launch_file))
-        declared = declared_args(launch_file)
-        if "run_dir" in declared and "run_dir" not in launch_args:
-            launch_args["run_dir"] = str(run)
-        nodes = parse_launch(launch_file, launch_args)  # a bad file or --arg fails before the model loads
-    except LaunchError as exc:
-        raise click.ClickException(str(exc)) from None
+    launch_file = str(find_launch_file(launch_file))
+    declared = declared_args(launch_file)
+    if "run_dir" in declared and "run_dir" not in launch_args:
+        launch_args["run_dir"] = str(run)
+    nodes = parse_launch(launch_file, launch_args)  # a bad file or --arg fails before the model loads
     policy = check_model(model)  # refuse before any node (or motor) starts
     sensors = list(policy.sensors)
     if "stereo" in declared and "stereo" not in launch_args:  # the real car's cameras: as the model needs
@@ -108,10 +106,7 @@ def up(launch_file: str, model: str, duration: float | None, args: tuple[str, ..
         if n.exec == "sim_bridge_node" and n.params.get("results_file"):
             results = Path(str(n.params["results_file"]))
             results.unlink(missing_ok=True)  # a stale file from an earlier run would end this one at once
-    try:
-        launch = start(nodes, run, domain_id=domain_id)
-    except LaunchError as exc:
-        raise click.ClickException(str(exc)) from None
+    launch = start(nodes, run, domain_id=domain_id)
 
     table = Table(title=f"{Path(launch_file).name}: ROS_DOMAIN_ID={launch.domain_id}, localhost only, logs in {run}")
     for col in ("node", "executable", "pid", "log"):
