@@ -92,7 +92,13 @@ class World:
         return len(self.objects) - 1
 
     def set_car_pose(self, index: int, x: float, y: float, yaw: float) -> None:
-        body = self.cars[index]
+        self._set_pose(self.cars[index], x, y, yaw)
+
+    def set_object_pose(self, index: int, x: float, y: float, yaw: float) -> None:
+        """Move an obstacle box (a new layout at a reset)."""
+        self._set_pose(self.objects[index], x, y, yaw)
+
+    def _set_pose(self, body: Body, x: float, y: float, yaw: float) -> None:
         body.box = replace(body.box, x=x, y=y, yaw=yaw)
         p.resetBasePositionAndOrientation(body.uid, [x, y, body.box.height / 2],
                                           [0.0, 0.0, math.sin(yaw / 2), math.cos(yaw / 2)],

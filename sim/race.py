@@ -1,0 +1,270 @@
+"""A race: cars on one track in one World (one PyBullet client), stepped together.
+
+Each car has its own pose, lap state, sensors, params and reward.  A step moves every car
+first (its command, or standing still during a penalty), then judges each one against the
+others' new poses, so no car sees a world half a step old.  `DeepRacerEnv` is the
+single-agent adapter over a race; obstacles and bot cars are bodies of the same World.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sim import rules as R
+from sim.car import CONTROL_DT, CarSpec, CarState, body_points, clip_command, step_dynamics
+from sim.lidar import Lidar
+from sim.observation import SensorSuite, lidar_observation
+from sim.params import ObjectInfo, build_params, copy_params, waypoint_list
+from sim.render import CameraRig
+from sim.reward_check import check_reward
+from sim.track import Track
+from sim.world import World
+
+Reward = Callable[[dict], Any]
+RESET_BEHIND_DIST = 1.0  # m: after a crash into an obstacle, evaluation puts the car this far behind it
+
+
+@dataclass
+class RaceCar:
+    """One car of a race: its body in the World, sensors, reward, and its episode's state."""
+
+    index: int  # in World.cars
+    spec: CarSpec
+    suite: SensorSuite
+    reward_fn: Reward | None  # None: no reward is computed (a scripted car, an opponent)
+    lidar: Lidar | None = None
+    rigs: dict[bool, CameraRig] = field(default_factory=dict)
+    state: CarState = CarState(0.0, 0.0, 0.0, 0.0, 0.0)
+    lap: R.LapState | None = None
+    command: tuple[float, float] = (0.0, 0.0)
+    params: dict = field(default_factory=dict)
+    status: R.Status = R.Status.PREPARE
+    steps: int = 1
+    moved: float = 0.0  # m the last step moved the car
+    hit: Hit | None = None  # what the car crashed into at its last crash
+
+
+@dataclass(frozen=True)
+class Hit:
+    """What a car crashed into: an obstacle (`kind` "object", index in World.objects) or a car it was
+    behind (`kind` "car", index in World.cars)."""
+
+    kind: str
+    index: int
+
+
+@dataclass
+class StepResult:
+    """What one car's step gives its agent."""
+
+    reward: float
+    terminated: bool
+    truncated: bool
+
+
+class Race:
+    """Cars on `track` under `rules`; the driving direction is chosen at each reset."""
+
+    def __init__(self, track: Track, rules: R.RaceRules) -> None:
+        self.track = track
+        self.rules = rules
+        self.world = World(track)
+        self.cars: list[RaceCar] = []
+        self.driving: Track = track
+        self.waypoints = waypoint_list(track)
+        self.sim_time = 0.0
+        self.time_limit = 0.0
+
+    def add_car(self, spec: CarSpec, suite: SensorSuite, reward_fn: Reward | None,
+                rng: np.random.Generator) -> RaceCar:
+        """A new car (parked until the next reset), with its LIDAR when its sensors have one."""
+        index = self.world.add_car(spec)
+        name = suite.lidar_name
+        lidar = Lidar(self.world, index, suite.lidar, rng, reach=suite.lidar.observed_range(name)) if name else None
+        car = RaceCar(index, spec, suite, reward_fn, lidar)
+        self.cars.append(car)
+        return car
+
+    def close(self) -> None:
+        self.world.close()
+
+    # ---- episodes ---------------------------------------------------------------------
+    def reset(self, driving: Track, poses: list[tuple[float, float, float]]) -> None:
+        """Start an episode driving `driving` (the track or its reverse), car i at `poses[i]`."""
+        self.driving = driving
+        self.waypoints = waypoint_list(driving)
+        self.sim_time = 0.0
+        limit = self.rules.time_limit
+        self.time_limit = limit if limit is not None else self.rules.laps * driving.length / 0.1
+        for car, (x, y, yaw) in zip(self.cars, poses):
+            car.state = CarState(float(x), float(y), float(yaw), 0.0, 0.0)
+            car.steps, car.command, car.moved = 1, (0.0, 0.0), 0.0
+            self.world.set_car_pose(car.index, *car.state[:3])
+        for car in self.cars:
+            front = self.front_s(car)
+            car.lap = R.LapState(driving.length, front, front)
+            if car.lidar:
+                car.lidar.reset(self.sim_time)
+            car.status = R.Status.PREPARE
+            car.params = self.measure(car, crashed=False)
+
+    def step(self, commands: list[tuple[float, float, float | None] | None]) -> list[StepResult]:
+        """One control step: `commands[i]` = (steer deg, speed m/s, min speed or None) for car i, or None
+        for a car that stands still this step; returns each car's reward and episode end."""
+        self.sim_time += CONTROL_DT
+        moving = []
+        for car, cmd in zip(self.cars, commands):
+            car.steps += 1
+            paused = car.lap.pause_left > 1e-9
+            if paused:
+                car.lap.pause_left -= CONTROL_DT
+                car.command = (0.0, 0.0)
+            else:
+                steer, speed = clip_command(car.spec, *cmd) if cmd is not None else (0.0, 0.0)
+                car.command = (steer, speed)
+                old = car.state
+                car.state = step_dynamics(car.spec, old, math.radians(steer), speed)
+                car.moved = math.hypot(car.state.x - old.x, car.state.y - old.y)
+                self.world.set_car_pose(car.index, *car.state[:3])
+            moving.append(not paused)
+        return [self._judge(car, m) for car, m in zip(self.cars, moving)]
+
+    def _judge(self, car: RaceCar, moved: bool) -> StepResult:
+        """The car's status, reward and episode end after every car moved."""
+        lap, rules = car.lap, self.rules
+        if not moved:
+            car.params = self.measure(car, crashed=False)
+            truncated = self.sim_time >= self.time_limit - 1e-9
+            car.status = R.Status.TIME_UP if truncated else R.Status.PAUSE
+            return StepResult(0.0, False, truncated)
+        hit = self.collision(car)
+        crashed = hit is not None
+        if crashed:
+            car.hit = hit
+        car.params = self.measure(car, crashed)
+        ds = R.advance(lap, car.params["projection_distance"])
+        status = R.judge(rules, lap, ds, car.moved, car.params["is_offtrack"], crashed, self.sim_time,
+                         self.time_limit)
+        car.params["progress"] = 100.0 if status == R.Status.LAP_COMPLETE else lap.progress
+        reward = 0.0
+        if car.reward_fn is not None:
+            reward = check_reward(car.reward_fn(copy_params(car.params)), car.steps, car.params)
+        car.status = status
+        terminated = truncated = False
+        if status == R.Status.LAP_COMPLETE:
+            R.complete_lap(lap, self.sim_time)
+            terminated = rules.mode == "training" or lap.laps_done >= rules.laps
+        elif status in R.FAILURES:
+            if rules.mode == "training":
+                terminated = True
+            else:
+                R.start_penalty(rules, lap, status)
+                self.put_back(car, status)
+                terminated = rules.max_resets is not None and lap.resets > rules.max_resets
+        elif status == R.Status.TIME_UP:
+            truncated = True
+        return StepResult(reward, terminated, truncated)
+
+    # ---- what a car senses ------------------------------------------------------------
+    def front_s(self, car: RaceCar) -> float:
+        """Arc length of the car's front point along the driven track."""
+        return float(self.driving.project(body_points(car.spec, car.state)[:1]).s[0])
+
+    def collision(self, car: RaceCar) -> Hit | None:
+        """What the car's body overlaps: an obstacle, or another car when this car is behind it (the
+        reference's rule: of two cars that touch, the one behind crashed); None."""
+        w = self.world
+        if not (w.objects or len(w.cars) > 1):
+            return None
+        hits = set(w.crashed_into(car.index))
+        if not hits:
+            return None
+        for j, body in enumerate(w.objects):
+            if body.uid in hits:
+                return Hit("object", j)
+        for i, body in enumerate(w.cars):
+            if i != car.index and body.uid in hits and self._is_behind(car.state, body.box):
+                return Hit("car", i)
+        return None
+
+    def _is_behind(self, state: CarState, other) -> bool:
+        """Whether a car at `state` is behind the body `other` along the driven track."""
+        s = self.driving.project(np.array([[state.x, state.y], [other.x, other.y]])).s
+        return 0.0 < (s[1] - s[0]) % self.driving.length < self.driving.length / 2
+
+    def measure(self, car: RaceCar, crashed: bool) -> dict:
+        """Params of the car's current pose (progress filled in by the caller)."""
+        pts = body_points(car.spec, car.state)
+        proj = self.driving.project(pts)
+        steer, speed = car.command
+        return build_params(
+            track=self.driving, waypoints=self.waypoints, x=pts[0, 0], y=pts[0, 1], yaw=car.state.yaw,
+            front=proj[:1], wheels_on_road=proj.on_road[1:], steering_angle=steer, speed=speed,
+            progress=car.lap.progress if car.lap else 0.0, steps=car.steps, sim_time=self.sim_time,
+            is_reversed=self.driving is not self.track, is_crashed=crashed,
+            objects=self.objects_seen_by(car), camera_hfov=car.suite.camera.hfov)
+
+    def objects_seen_by(self, car: RaceCar) -> list[ObjectInfo]:
+        """Every other object the car's reward sees: obstacle boxes, then the other cars."""
+        w = self.world
+        return [ObjectInfo(b.box.x, b.box.y) for b in w.objects] + \
+               [ObjectInfo(c.box.x, c.box.y, c.box.yaw) for i, c in enumerate(w.cars) if i != car.index]
+
+    def put_back(self, car: RaceCar, status: R.Status) -> None:
+        """Evaluation reset, standing still: after a crash into an obstacle, RESET_BEHIND_DIST behind it in
+        the other lane (the reference's); otherwise on the centre line at the lap's furthest progress."""
+        lap = car.lap
+        if status == R.Status.CRASHED and car.hit is not None and car.hit.kind == "object":
+            box = self.world.objects[car.hit.index].box
+            proj = self.driving.project(np.array([[box.x, box.y]]))
+            s = float(proj.s[0]) - RESET_BEHIND_DIST
+            side = self.driving.project(np.asarray(self.driving.point_at(s)[0])[None])
+            free = -1.0 if proj.offset[0] > 0 else 1.0  # the lane the box is not in
+            offset = free * float(side.half_left[0] if free > 0 else side.half_right[0]) / 2
+            (x, y), yaw = self.driving.point_at(s, offset)
+            car.state = CarState(float(x), float(y), float(yaw), 0.0, 0.0)
+            self.world.set_car_pose(car.index, *car.state[:3])
+            R.advance(lap, self.front_s(car))
+            return
+        s = lap.start_s + lap.best_distance - car.spec.front_point
+        (x, y), yaw = self.driving.point_at(s)
+        car.state = CarState(float(x), float(y), float(yaw), 0.0, 0.0)
+        self.world.set_car_pose(car.index, *car.state[:3])
+        lap.last_s = self.front_s(car)
+        lap.distance = lap.best_distance
+
+    def camera_rig(self, car: RaceCar) -> CameraRig:
+        """The renderer of a car's camera(s), made on first use and kept (one per mono/stereo)."""
+        stereo = car.suite.stereo
+        if stereo not in car.rigs:
+            car.rigs[stereo] = CameraRig(self.track, car.suite.camera, stereo)
+        return car.rigs[stereo]
+
+    def observe(self, car: RaceCar) -> dict[str, np.ndarray]:
+        """The car's observation: one tensor per sensor, as the contract builds them."""
+        obs = {}
+        x, y, yaw = car.state[:3]
+        suite = car.suite
+        if suite.camera_name:
+            obs[suite.camera_name] = self.camera_rig(car).render(x, y, yaw, self.world.boxes_seen_by(car.index))
+        if car.lidar:
+            beams = car.lidar.update(self.sim_time, x, y, yaw)
+            obs[suite.lidar_name] = lidar_observation(beams, suite.lidar_name, suite.lidar)
+        return obs
+
+    def camera_frames(self, car: RaceCar) -> list[np.ndarray]:
+        """The car's current raw RGB camera frame(s), left first."""
+        return list(self.camera_rig(car).render(*car.state[:3], self.world.boxes_seen_by(car.index), rgb=True))
+
+    def info(self, car: RaceCar) -> dict:
+        """The car's step info: `params`, `status`, `laps`, `lap_times`, `resets`, one `<failure>_count`
+        per failure status, `sim_time` (s) and the applied `command` (deg, m/s)."""
+        lap = car.lap
+        return {"params": car.params, "status": car.status, "laps": lap.laps_done,
+                "lap_times": list(lap.lap_times), "resets": lap.resets,
+                **{f"{k}_count": v for k, v in lap.counts.items()},
+                "sim_time": self.sim_time, "command": car.command}
