@@ -17,13 +17,21 @@ from sim.car import CarSpec, CarState
 from sim.lidar import Lidar
 from sim.observation import (CameraConfig, LidarConfig, SensorSuite, camera_observation, observation_shapes)
 from sim.race import Race
+from sim.race_config import RACE_TYPES, RaceConfig, parse_race_config
 from sim.params import default_reward
 from sim.render import CameraRig
 from sim.reward_check import RewardError, check_reward  # noqa: F401  (RewardError re-exported)
 from sim.track import Track, load
 from sim.world import World
 
-RACES = ("time-trial",)
+RACES = RACE_TYPES
+
+
+def race_rules(config: RaceConfig, mode: str, laps: int) -> R.RaceRules:
+    """The rules of a race: DeepRacer's defaults, with the penalties and resets the config gives."""
+    given = {"off_track_penalty": config.off_track_penalty, "collision_penalty": config.collision_penalty,
+             "max_resets": config.number_of_resets}
+    return R.RaceRules(mode=mode, laps=laps, **{k: v for k, v in given.items() if v is not None})
 
 
 @lru_cache(maxsize=16)
@@ -51,7 +59,9 @@ class DeepRacerEnv(gym.Env):
         track: a bundled track's name, a DeepRacer `.npy` path, or a Track.
         sensors: DeepRacer sensor names (one camera and/or one lidar).
         action_space: `model_metadata.json` form (list of actions, or ranges); None = default car.
-        race: race type ("time-trial").
+        race: race type, one of RACES.
+        race_config: the race's knobs in DeepRacer's spelling (NUMBER_OF_OBSTACLES, OBJECT_POSITIONS,
+            NUMBER_OF_BOT_CARS, ...): a dict, a YAML file or a RaceConfig (see sim.race_config).
         reward_fn: `reward_function(params) -> float`; None = follow the centre line.
         mode: "training" (first failure ends the episode) or "evaluation" (resets with penalty).
         laps: laps per evaluation episode.
@@ -66,13 +76,13 @@ class DeepRacerEnv(gym.Env):
     def __init__(self, track: str | Path | Track = "reinvent-like",
                  sensors: Sequence[str] = ("FRONT_FACING_CAMERA",),
                  action_space: list | dict | None = None, action_space_type: str | None = None,
-                 race: str = "time-trial", reward_fn: Callable[[dict], Any] | None = None, mode: str = "training",
+                 race: str = "time-trial", race_config: RaceConfig | dict | str | Path | None = None,
+                 reward_fn: Callable[[dict], Any] | None = None, mode: str = "training",
                  laps: int | None = None, reverse: bool = False, alternate_direction: bool = False,
                  start_step: float = 0.05, start_offset: float = 0.0, camera: CameraConfig | dict | None = None,
                  lidar: LidarConfig | dict | None = None, car: CarSpec | None = None,
                  rules: R.RaceRules | None = None, render_mode: str | None = None) -> None:
-        if race not in RACES:
-            raise ValueError(f"race: {race!r} is not one of {', '.join(RACES)}")
+        config = race_config if isinstance(race_config, RaceConfig) else parse_race_config(race, race_config)
         self.track = resolve_track(track)
         self.suite = SensorSuite(tuple(sensors), _config(CameraConfig, camera), _lidar_config(lidar))
         self.actions = parse_action_space(action_space, action_space_type)
@@ -80,10 +90,10 @@ class DeepRacerEnv(gym.Env):
         self.reverse, self.alternate_direction, self.start_step = reverse, alternate_direction, start_step
         self.start_offset = start_offset
         self.render_mode = render_mode
-        self.race_type = race
+        self.race_type = config.race
 
-        rules = rules or R.RaceRules(mode=mode, laps=laps or (3 if mode == "evaluation" else 1))
-        self.race = Race(self.track, rules)
+        rules = rules or race_rules(config, mode, laps or (3 if mode == "evaluation" else 1))
+        self.race = Race(self.track, rules, config)
         self.car = self.race.add_car(self.spec_car, self.suite, reward_fn or default_reward, np.random.default_rng())
         shapes = observation_shapes(self.suite)
         self.observation_space = gym.spaces.Dict({
@@ -150,12 +160,12 @@ class DeepRacerEnv(gym.Env):
             self.car.lidar.rng = self.np_random
         if "pose" in options:
             x, y, heading_deg = options["pose"]
-            yaw = math.remainder(math.radians(float(heading_deg)), 2 * math.pi)  # (-pi, pi]
+            start = (float(x), float(y), math.remainder(math.radians(float(heading_deg)), 2 * math.pi))  # (-pi, pi]
         else:
             frac = options.get("start", 0.0 if self.rules.mode == "evaluation"
                                else (self.start_offset + self.episode * self.start_step) % 1.0)
-            (x, y), yaw = driving.point_at(frac * driving.length)
-        self.race.reset(driving, [(float(x), float(y), float(yaw))])
+            start = frac * driving.length
+        self.race.reset(driving, [start], rng=self.np_random)
         return self._observe(), self.info()
 
     def step(self, action):

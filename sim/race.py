@@ -15,17 +15,23 @@ from typing import Any
 import numpy as np
 
 from sim import rules as R
+from sim.bots import BotCar
 from sim.car import CONTROL_DT, CarSpec, CarState, body_points, clip_command, step_dynamics
 from sim.lidar import Lidar
 from sim.observation import SensorSuite, lidar_observation
+from sim.layout import CENTRE, Place, bot_layout, lane_pose, obstacle_layout, reset_spot, start_lane
 from sim.params import ObjectInfo, build_params, copy_params, waypoint_list
+from sim.race_config import RaceConfig, parse_race_config
 from sim.render import CameraRig
 from sim.reward_check import check_reward
 from sim.track import Track
 from sim.world import World
 
 Reward = Callable[[dict], Any]
-RESET_BEHIND_DIST = 1.0  # m: after a crash into an obstacle, evaluation puts the car this far behind it
+BOX_SIZE = (0.5, 0.4, 0.3)  # m: an obstacle box's collision footprint (length along the track, width) and height
+BOT_SPEC = CarSpec(length=0.32352, width=0.1961)  # the reference's bot car collision box
+BOT_COLOR = (40, 120, 220)
+_PARKED = (1e3, 1e3)  # where bodies wait for their first layout
 
 
 @dataclass
@@ -50,8 +56,8 @@ class RaceCar:
 
 @dataclass(frozen=True)
 class Hit:
-    """What a car crashed into: an obstacle (`kind` "object", index in World.objects) or a car it was
-    behind (`kind` "car", index in World.cars)."""
+    """What a car crashed into: an obstacle (`kind` "object", index in World.objects), a bot car it was
+    behind ("bot", index in Race.bots) or a racing car it was behind ("car", index in World.cars)."""
 
     kind: str
     index: int
@@ -67,10 +73,12 @@ class StepResult:
 
 
 class Race:
-    """Cars on `track` under `rules`; the driving direction is chosen at each reset."""
+    """Cars on `track` under `rules`, with the obstacles and bot cars `config` asks for (a race of
+    `config.race`); the driving direction and the layout are chosen at each reset."""
 
-    def __init__(self, track: Track, rules: R.RaceRules) -> None:
+    def __init__(self, track: Track, rules: R.RaceRules, config: RaceConfig | None = None) -> None:
         self.track = track
+        self.config = config or parse_race_config("time-trial")
         self.rules = rules
         self.world = World(track)
         self.cars: list[RaceCar] = []
@@ -78,6 +86,13 @@ class Race:
         self.waypoints = waypoint_list(track)
         self.sim_time = 0.0
         self.time_limit = 0.0
+        cfg = self.config
+        n_boxes = len(cfg.object_positions) or cfg.number_of_obstacles
+        self.boxes: list[Place] = []  # (s, lane) of each box on the driven track
+        for _ in range(n_boxes):
+            self.world.add_box(*_PARKED, 0.0, *BOX_SIZE)
+        self.bots: list[BotCar] = []
+        self._bot_bodies = [self.world.add_car(BOT_SPEC, BOT_COLOR) for _ in range(cfg.number_of_bot_cars)]
 
     def add_car(self, spec: CarSpec, suite: SensorSuite, reward_fn: Reward | None,
                 rng: np.random.Generator) -> RaceCar:
@@ -93,16 +108,22 @@ class Race:
         self.world.close()
 
     # ---- episodes ---------------------------------------------------------------------
-    def reset(self, driving: Track, poses: list[tuple[float, float, float]]) -> None:
-        """Start an episode driving `driving` (the track or its reverse), car i at `poses[i]`."""
+    def reset(self, driving: Track, starts: list[tuple[float, float, float] | float],
+              rng: np.random.Generator | None = None) -> None:
+        """Start an episode driving `driving` (the track or its reverse); boxes and bot cars take a new
+        layout (drawn with `rng` when the config randomises it); car i starts at `starts[i]`: a pose
+        (x, y, yaw), or an arc length where `start_pose` puts it."""
+        rng = rng if rng is not None else np.random.default_rng()
         self.driving = driving
         self.waypoints = waypoint_list(driving)
         self.sim_time = 0.0
         limit = self.rules.time_limit
         self.time_limit = limit if limit is not None else self.rules.laps * driving.length / 0.1
+        self.place_objects(rng)
+        poses = [start if isinstance(start, tuple) else self.start_pose(start) for start in starts]
         for car, (x, y, yaw) in zip(self.cars, poses):
             car.state = CarState(float(x), float(y), float(yaw), 0.0, 0.0)
-            car.steps, car.command, car.moved = 1, (0.0, 0.0), 0.0
+            car.steps, car.command, car.moved, car.hit = 1, (0.0, 0.0), 0.0, None
             self.world.set_car_pose(car.index, *car.state[:3])
         for car in self.cars:
             front = self.front_s(car)
@@ -112,10 +133,37 @@ class Race:
             car.status = R.Status.PREPARE
             car.params = self.measure(car, crashed=False)
 
+    def place_objects(self, rng: np.random.Generator) -> None:
+        """A new layout of the boxes and bot cars on the driven track."""
+        if self.world.objects:
+            self.boxes = obstacle_layout(self.driving, self.config, rng)
+            for j, (s, lane) in enumerate(self.boxes):
+                self.world.set_object_pose(j, *lane_pose(self.driving, s, lane))
+        if self._bot_bodies:
+            self.bots = [BotCar(self.driving, s, lane, self.config, rng)
+                         for s, lane in bot_layout(self.driving, self.config, rng)]
+            self._move_bots(0.0)
+
+    def start_pose(self, s: float) -> tuple[float, float, float]:
+        """Where a car starting at arc length `s` stands: on the centre line, or in the lane free of an
+        object within 1 m (the reference's training start)."""
+        lane = start_lane(self.driving, s, self.boxes + [(b.s, b.lane) for b in self.bots])
+        if lane == CENTRE:
+            (x, y), yaw = self.driving.point_at(s)
+            return float(x), float(y), float(yaw)
+        return lane_pose(self.driving, s, lane)
+
+    def _move_bots(self, dt: float) -> None:
+        for bot, body in zip(self.bots, self._bot_bodies):
+            if dt:
+                bot.step(dt)
+            self.world.set_car_pose(body, *bot.pose)
+
     def step(self, commands: list[tuple[float, float, float | None] | None]) -> list[StepResult]:
         """One control step: `commands[i]` = (steer deg, speed m/s, min speed or None) for car i, or None
         for a car that stands still this step; returns each car's reward and episode end."""
         self.sim_time += CONTROL_DT
+        self._move_bots(CONTROL_DT)
         moving = []
         for car, cmd in zip(self.cars, commands):
             car.steps += 1
@@ -186,9 +234,16 @@ class Race:
         for j, body in enumerate(w.objects):
             if body.uid in hits:
                 return Hit("object", j)
-        for i, body in enumerate(w.cars):
-            if i != car.index and body.uid in hits and self._is_behind(car.state, body.box):
-                return Hit("car", i)
+        for j, (bot, index) in enumerate(zip(self.bots, self._bot_bodies)):
+            if w.cars[index].uid in hits:
+                if self._is_behind(car.state, w.cars[index].box):
+                    return Hit("bot", j)
+                for other in self.bots:  # it ran into this car: every bot stands still (the reference's)
+                    other.freeze(self.config.penalty_seconds)
+        for other in self.cars:
+            body = w.cars[other.index]
+            if other is not car and body.uid in hits and self._is_behind(car.state, body.box):
+                return Hit("car", other.index)
         return None
 
     def _is_behind(self, state: CarState, other) -> bool:
@@ -209,33 +264,32 @@ class Race:
             objects=self.objects_seen_by(car), camera_hfov=car.suite.camera.hfov)
 
     def objects_seen_by(self, car: RaceCar) -> list[ObjectInfo]:
-        """Every other object the car's reward sees: obstacle boxes, then the other cars."""
+        """Every other object the car's reward sees: obstacle boxes, bot cars, then the other racing cars."""
         w = self.world
         return [ObjectInfo(b.box.x, b.box.y) for b in w.objects] + \
-               [ObjectInfo(c.box.x, c.box.y, c.box.yaw) for i, c in enumerate(w.cars) if i != car.index]
+               [ObjectInfo(*bot.pose[:2], bot.heading, bot.speed) for bot in self.bots] + \
+               [ObjectInfo(w.cars[o.index].box.x, w.cars[o.index].box.y, w.cars[o.index].box.yaw)
+                for o in self.cars if o is not car]
 
     def put_back(self, car: RaceCar, status: R.Status) -> None:
-        """Evaluation reset, standing still: after a crash into an obstacle, RESET_BEHIND_DIST behind it in
-        the other lane (the reference's); otherwise on the centre line at the lap's furthest progress."""
+        """Evaluation reset, standing still.  Time trial: on the centre line at the lap's furthest progress.
+        With obstacles, as the reference: near a box RESET_BEHIND_DIST behind it in the free lane, else at
+        the furthest progress on the lane nearer the car."""
         lap = car.lap
-        if status == R.Status.CRASHED and car.hit is not None and car.hit.kind == "object":
-            box = self.world.objects[car.hit.index].box
-            proj = self.driving.project(np.array([[box.x, box.y]]))
-            s = float(proj.s[0]) - RESET_BEHIND_DIST
-            side = self.driving.project(np.asarray(self.driving.point_at(s)[0])[None])
-            free = -1.0 if proj.offset[0] > 0 else 1.0  # the lane the box is not in
-            offset = free * float(side.half_left[0] if free > 0 else side.half_right[0]) / 2
-            (x, y), yaw = self.driving.point_at(s, offset)
-            car.state = CarState(float(x), float(y), float(yaw), 0.0, 0.0)
-            self.world.set_car_pose(car.index, *car.state[:3])
-            R.advance(lap, self.front_s(car))
-            return
         s = lap.start_s + lap.best_distance - car.spec.front_point
-        (x, y), yaw = self.driving.point_at(s)
+        if self.boxes:
+            offset = float(self.driving.project(np.array([car.state[:2]])).offset[0])
+            spot, lane = reset_spot(self.driving, s % self.driving.length, offset, self.boxes, self.config)
+            x, y, yaw = lane_pose(self.driving, spot, lane)
+        else:
+            (x, y), yaw = self.driving.point_at(s)
         car.state = CarState(float(x), float(y), float(yaw), 0.0, 0.0)
         self.world.set_car_pose(car.index, *car.state[:3])
-        lap.last_s = self.front_s(car)
-        lap.distance = lap.best_distance
+        if self.boxes:
+            R.advance(lap, self.front_s(car))
+        else:
+            lap.last_s = self.front_s(car)
+            lap.distance = lap.best_distance
 
     def camera_rig(self, car: RaceCar) -> CameraRig:
         """The renderer of a car's camera(s), made on first use and kept (one per mono/stereo)."""

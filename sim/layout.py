@@ -1,0 +1,205 @@
+"""Where things go on a track: lanes, box and bot-car layouts, the start grid, start and reset lanes.
+
+Pure functions over the Track being driven (a reversed track included).  Places are (s, lane):
+`s` the arc length along the centre line from the track's start line (waypoint 0), m, in
+[0, length); `lane` 1 = inner, -1 = outer, 0 = the centre line.  A lane is the midline between
+the centre line and a border; "inner" is the geometric inside of the loop, the left border on a
+counter-clockwise track and the right one on a clockwise track.  Layouts follow the reference
+simulator's code (the community simapp); see each function.
+"""
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from weakref import WeakKeyDictionary
+
+import numpy as np
+
+from sim.race_config import INNER, OUTER, START_POS_OFFSET, RaceConfig
+from sim.track import Track, vertex_normals
+
+CENTRE = 0
+END_GAP = 1.0  # m: evenly spaced and random layouts end this far before the start line (reference)
+CLOSEST_OBJ_GAP = 1.0  # m: an object this near a start or reset point decides its lane (reference)
+HEADING_STEP = 0.05  # m either side of a point over which a path's heading is taken
+
+Place = tuple[float, int]  # (s, lane)
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """A track's centre line with smoothly turning normals (a lateral offset is continuous in s),
+    as Python floats: one point costs about a microsecond."""
+
+    length: float
+    closed: bool
+    cum: list[float]  # arc length of each waypoint
+    center: list[tuple[float, float]]
+    normals: list[tuple[float, float]]  # unit left normal at each waypoint (mean of the adjacent segments')
+    half: dict[int, list[float]]  # half widths at each waypoint: +1 left, -1 right
+    inner: int  # +1: the inner border is on the left; -1: on the right
+
+
+_FRAMES: WeakKeyDictionary[Track, _Frame] = WeakKeyDictionary()
+
+
+def _frame(track: Track) -> _Frame:
+    frame = _FRAMES.get(track)
+    if frame is None:
+        c = track.center
+        vn = vertex_normals(c, track.closed)
+        at = track.project(c)  # each waypoint's road half widths, as the params measure them
+        area = 0.5 * float(np.sum(c[:-1, 0] * c[1:, 1] - c[1:, 0] * c[:-1, 1]))
+        frame = _Frame(track.length, track.closed, track.waypoint_s.tolist(), [tuple(p) for p in c.tolist()],
+                       [tuple(n) for n in vn.tolist()], {1: at.half_left.tolist(), -1: at.half_right.tolist()},
+                       1 if area >= 0 else -1)
+        _FRAMES[track] = frame
+    return frame
+
+
+def _locate(track: Track, s: float) -> tuple[_Frame, int, float]:
+    """The frame, segment index and fraction inside it of arc length `s` (wrapped on a loop)."""
+    f = _frame(track)
+    s = s % f.length if f.closed else min(max(s, 0.0), f.length)
+    k = min(max(bisect_right(f.cum, s) - 1, 0), len(f.cum) - 2)
+    return f, k, (s - f.cum[k]) / (f.cum[k + 1] - f.cum[k])
+
+
+def inner_side(track: Track) -> int:
+    """+1 when the inner border is on the left of the driving direction, -1 when on the right."""
+    return _frame(track).inner
+
+
+def lane_offset(track: Track, s: float, lane: int) -> float:
+    """Signed lateral offset (+ left) of a lane's midline at arc length `s`: half the local half
+    width on that lane's side; 0 for the centre line."""
+    if lane == CENTRE:
+        return 0.0
+    f, k, t = _locate(track, s)
+    side = f.inner * (1 if lane == INNER else -1)
+    half = f.half[side]
+    return side * 0.5 * (half[k] + (half[k + 1] - half[k]) * t)
+
+
+def road_point(track: Track, s: float, offset: float) -> tuple[float, float]:
+    """World point at arc length `s` and lateral `offset` (+ left), with the normal interpolated
+    between waypoints so that a constant offset traces a continuous line (unlike `Track.point_at`,
+    whose offset jumps at each waypoint of a curve)."""
+    f, k, t = _locate(track, s)
+    (x0, y0), (x1, y1) = f.center[k], f.center[k + 1]
+    (a0, b0), (a1, b1) = f.normals[k], f.normals[k + 1]
+    nx, ny = a0 + (a1 - a0) * t, b0 + (b1 - b0) * t
+    scale = offset / math.hypot(nx, ny)
+    return x0 + (x1 - x0) * t + nx * scale, y0 + (y1 - y0) * t + ny * scale
+
+
+def path_pose(track: Track, s: float, offset_at: Callable[[float], float]) -> tuple[float, float, float]:
+    """(x, y, yaw) at arc length `s` of a path given by its lateral offset as a function of arc
+    length; the yaw (rad) is the direction of the chord over +-HEADING_STEP, continuous along the path."""
+    xb, yb = road_point(track, s - HEADING_STEP, offset_at(s - HEADING_STEP))
+    x, y = road_point(track, s, offset_at(s))
+    xf, yf = road_point(track, s + HEADING_STEP, offset_at(s + HEADING_STEP))
+    return x, y, math.atan2(yf - yb, xf - xb)
+
+
+def lane_pose(track: Track, s: float, lane: int) -> tuple[float, float, float]:
+    """(x, y, yaw) on a lane's midline at arc length `s`: where a box or a car is put."""
+    return path_pose(track, s, lambda ss: lane_offset(track, ss, lane))
+
+
+# ---- layouts ------------------------------------------------------------------------------
+def _spread(n: int, first: float, last: float, min_gap: float, randomize: bool,
+            rng: np.random.Generator) -> list[Place]:
+    """The reference's layout: n distances evenly from `first` to `last`, on alternating lanes
+    (inner first); randomised, each distance (in random order) is redrawn uniformly between its
+    neighbours +-min_gap when there is room, and each lane is drawn at random."""
+    d = np.linspace(first, last, n)
+    if not randomize:
+        return [(float(x), INNER if i % 2 == 0 else OUTER) for i, x in enumerate(d)]
+    for i in rng.permutation(n):
+        lo = first if i == 0 else d[i - 1] + min_gap
+        hi = last if i == n - 1 else d[i + 1] - min_gap
+        if lo < hi:
+            d[i] = rng.uniform(lo, hi)
+    outer = rng.integers(0, 2, size=n)
+    return [(float(x), OUTER if o else INNER) for x, o in zip(d, outer)]
+
+
+def _from_start(track: Track, places: list[Place], start_s: float) -> list[Place]:
+    return [(float((start_s + d) % track.length), lane) for d, lane in places]
+
+
+def obstacle_layout(track: Track, cfg: RaceConfig, rng: np.random.Generator, start_s: float = 0.0) -> list[Place]:
+    """Boxes as (s, lane), measured from the start line at `start_s`.
+
+    OBJECT_POSITIONS when given (fractions of the length, fixed).  Otherwise NUMBER_OF_OBSTACLES
+    evenly spaced from MIN_DISTANCE_BETWEEN_OBSTACLES (a PERCENT of the length, as the reference's
+    code reads it) to 1 m before the start line, alternating lanes inner first; with
+    RANDOMIZE_OBSTACLE_LOCATIONS each call jitters them (still at least the minimum distance apart
+    where the even spacing allowed it, and within the same span) and draws each lane.  The first
+    box can be as near as the minimum distance ahead of the start: a car starting within 1 m of a
+    box starts in the other lane (`start_lane`).
+    """
+    L = track.length
+    if cfg.object_positions:
+        return _from_start(track, [(f * L, lane) for f, lane in cfg.object_positions], start_s)
+    gap = cfg.min_distance_between_obstacles / 100.0 * L
+    return _from_start(track, _spread(cfg.number_of_obstacles, gap, L - END_GAP, gap,
+                                      cfg.randomize_obstacle_locations, rng), start_s)
+
+
+def bot_layout(track: Track, cfg: RaceConfig, rng: np.random.Generator, start_s: float = 0.0) -> list[Place]:
+    """Bot cars' starting places as (s, lane): like `obstacle_layout`'s spacing with NUMBER_OF_BOT_CARS,
+    MIN_DISTANCE_BETWEEN_BOT_CARS (metres here, as the reference's bot code reads it) and
+    RANDOMIZE_BOT_CAR_LOCATIONS."""
+    gap = cfg.min_distance_between_bot_cars
+    return _from_start(track, _spread(cfg.number_of_bot_cars, gap, track.length - END_GAP, gap,
+                                      cfg.randomize_bot_car_locations, rng), start_s)
+
+
+def start_grid(track: Track, n: int, offset: float = START_POS_OFFSET, start_s: float = 0.0) -> list[Place]:
+    """Starting places of n racing cars: a lone car on the centre line at the start; of several,
+    car i `offset`*i m behind the start line (along the centre line), odd indices on the inner
+    lane and even ones (car 0 included) on the outer lane, as the reference's grid."""
+    if n == 1:
+        return [(float(start_s % track.length), CENTRE)]
+    return [(float((start_s - offset * i) % track.length), INNER if i % 2 else OUTER) for i in range(n)]
+
+
+# ---- start and reset lanes ----------------------------------------------------------------
+def nearest_object(track: Track, s: float, objects: Sequence[Place], gap: float = CLOSEST_OBJ_GAP) -> int | None:
+    """Index of the object nearest arc length `s` (either way round the loop) if it lies within `gap`."""
+    if not objects:
+        return None
+    L = track.length
+    dist = np.abs((np.array([o[0] for o in objects]) - s + L / 2) % L - L / 2)
+    i = int(np.argmin(dist))
+    return i if dist[i] < gap else None
+
+
+def start_lane(track: Track, s: float, objects: Sequence[Place], gap: float = CLOSEST_OBJ_GAP) -> int:
+    """The lane a training episode starts in at `s`: the centre line, or the lane free of the object
+    (box or bot, by its lane) within `gap` of the start, as the reference does."""
+    i = nearest_object(track, s, objects, gap)
+    return CENTRE if i is None else -objects[i][1]
+
+
+def reset_spot(track: Track, s: float, car_offset: float, boxes: Sequence[Place], cfg: RaceConfig,
+               ahead: bool = False) -> Place:
+    """Where an evaluation puts a car back after a failure at arc length `s` (the last progress).
+
+    A box within 1 m of `s`: RESET_BEHIND_DIST behind it (RESET_AHEAD_DIST ahead when `ahead`), in
+    the lane free of it.  Otherwise at `s`, on the lane nearer the car's lateral offset.  With
+    ENABLE_MERCY_RESET the caller counts the resets at one box (`nearest_object`; another box starts
+    the count again at 1) and passes `ahead=True` on the MAX_RESETS_AFTER_CRASH-th, then restarts
+    the count at 0, as the reference does.
+    """
+    i = nearest_object(track, s, boxes)
+    if i is None:
+        inner, outer = lane_offset(track, s, INNER), lane_offset(track, s, OUTER)
+        return float(s % track.length), INNER if abs(car_offset - inner) < abs(car_offset - outer) else OUTER
+    box_s, box_lane = boxes[i]
+    spot = box_s + cfg.reset_ahead_dist if ahead else box_s - cfg.reset_behind_dist
+    return float(spot % track.length), -box_lane

@@ -1,0 +1,149 @@
+"""The multi-car race core: cars stepped together, crashes judged by who is behind, evaluation resets
+behind an obstacle in the free lane."""
+from __future__ import annotations
+
+import math
+
+import gymnasium
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import sim  # noqa: F401  (registers the env)
+from sim import rules as R
+from sim.car import CarSpec
+from sim.observation import SensorSuite
+from sim.race import Race
+from sim.race_config import parse_race_config
+
+SPEC = CarSpec()
+
+
+def _race(track, mode: str = "training", cars: int = 1) -> Race:
+    race = Race(track, R.RaceRules(mode=mode, laps=1))
+    for _ in range(cars):
+        race.add_car(SPEC, SensorSuite(("LIDAR",)), lambda params: 1.0, np.random.default_rng(0))
+    return race
+
+
+def test_of_two_touching_cars_only_the_one_behind_crashed(stadium):
+    race = _race(stadium, cars=2)
+    try:
+        # car 0 on the bottom straight (driving +x), car 1 just ahead: their bodies overlap by 2 cm
+        race.reset(stadium, [(6.0, 0.0, 0.0), (6.0 + SPEC.length - 0.02, 0.0, 0.0)])
+        results = race.step([(0.0, 0.1, 0.0), (0.0, 0.1, 0.0)])
+        statuses = [car.status for car in race.cars]
+        assert statuses == [R.Status.CRASHED, R.Status.IN_PROGRESS]
+        assert results[0].terminated and not results[1].terminated
+        assert race.cars[0].params["is_crashed"] and not race.cars[1].params["is_crashed"]
+        assert race.cars[0].params["objects_location"] == [[pytest.approx(race.cars[1].state.x),
+                                                            pytest.approx(0.0)]]
+    finally:
+        race.close()
+
+
+def test_cars_far_apart_do_not_crash(stadium):
+    race = _race(stadium, cars=2)
+    try:
+        race.reset(stadium, [(6.0, 0.0, 0.0), (8.0, 0.0, 0.0)])
+        race.step([(0.0, 1.0, None), (0.0, 1.0, None)])
+        assert [car.status for car in race.cars] == [R.Status.IN_PROGRESS] * 2
+    finally:
+        race.close()
+
+
+def test_evaluation_reset_after_an_obstacle_is_behind_it_in_the_free_lane(stadium):
+    box_s = 2.5  # m from waypoint 0 at (5, 0): the box stands at x = 7.5 on the bottom straight
+    config = parse_race_config("object-avoidance", {"OBJECT_POSITIONS": [f"{box_s / stadium.length},1"]})
+    race = Race(stadium, R.RaceRules(mode="evaluation", laps=1), config)
+    race.add_car(SPEC, SensorSuite(("LIDAR",)), lambda params: 1.0, np.random.default_rng(0))
+    try:
+        race.reset(stadium, [0.5])  # a start on the centre line, 2 m before the box
+        box = race.world.objects[0].box
+        assert (box.x, box.y) == (pytest.approx(7.5), pytest.approx(0.25))  # inner (left) lane midline
+        car = race.cars[0]
+        for _ in range(30):
+            race.step([(0.0, 1.0, None)])
+            if car.status == R.Status.CRASHED:
+                break
+        assert car.status == R.Status.CRASHED and car.lap.counts[R.Status.CRASHED] == 1
+        assert car.params["is_crashed"] and car.params["objects_location"] == [[pytest.approx(7.5),
+                                                                               pytest.approx(0.25)]]
+        assert car.state.x == pytest.approx(7.5 - config.reset_behind_dist, abs=1e-6)
+        assert car.state.y == pytest.approx(-0.25, abs=1e-6)  # the outer (right) lane's midline
+        assert car.state.speed == 0.0 and car.lap.pause_left == pytest.approx(5.0)
+        assert car.lap.distance < car.lap.best_distance  # put back behind where it got to
+    finally:
+        race.close()
+
+
+def test_a_training_start_next_to_a_box_is_in_the_free_lane(stadium):
+    config = parse_race_config("object-avoidance", {"OBJECT_POSITIONS": [f"{3.0 / stadium.length},1"]})
+    race = Race(stadium, R.RaceRules(), config)
+    race.add_car(SPEC, SensorSuite(("LIDAR",)), None, np.random.default_rng(0))
+    try:
+        race.reset(stadium, [2.5])  # 0.5 m before the box, which is in the inner lane
+        assert race.cars[0].state.y == pytest.approx(-0.25, abs=1e-6)
+        race.reset(stadium, [0.5])  # 2.5 m before it: the centre line
+        assert race.cars[0].state.y == pytest.approx(0.0, abs=1e-9)
+    finally:
+        race.close()
+
+
+def test_object_avoidance_env_places_boxes_and_fills_every_object_param(stadium):
+    """Two boxes by OBJECT_POSITIONS on the stadium (waypoint 0 at (5, 0), bottom straight driven +x,
+    inner = left = +y): the params computed by hand."""
+    L = stadium.length
+    env = gymnasium.make("racer/DeepRacer-v0", track=stadium, sensors=["LIDAR"], race="object-avoidance",
+                         race_config={"OBJECT_POSITIONS": f"{3.0 / L},1;{4.5 / L},-1"})
+    try:
+        _, info = env.reset(seed=0, options={"start": 0.0})
+        p = info["params"]
+        assert p["objects_location"] == [[pytest.approx(8.0), pytest.approx(0.25)],
+                                         [pytest.approx(9.5), pytest.approx(-0.25)]]
+        assert p["objects_distance"] == [pytest.approx(3.0), pytest.approx(4.5)]  # from the start line
+        assert p["objects_distance_from_center"] == [pytest.approx(0.25), pytest.approx(0.25)]
+        assert p["objects_left_of_center"] == [True, False]
+        assert p["objects_heading"] == [0.0, 0.0] and p["objects_speed"] == [0.0, 0.0]
+        assert p["closest_objects"] == [1, 0]  # behind the car (round the loop): box 1; ahead: box 0
+        assert p["object_in_camera"] is True and p["is_crashed"] is False
+        check_env(env.unwrapped, skip_render_check=True)
+    finally:
+        env.close()
+
+
+def test_randomised_layouts_are_seeded_and_new_each_episode():
+    def layouts(seed: int) -> list:
+        env = gymnasium.make("racer/DeepRacer-v0", track="reinvent-like", sensors=["LIDAR"], race="object-avoidance",
+                             race_config={"NUMBER_OF_OBSTACLES": 6, "RANDOMIZE_OBSTACLE_LOCATIONS": True})
+        try:
+            out = [env.reset(seed=seed)[1]["params"]["objects_location"]]
+            out.append(env.reset()[1]["params"]["objects_location"])
+            return out
+        finally:
+            env.close()
+    first, again, other = layouts(3), layouts(3), layouts(4)
+    assert first == again and len(first[0]) == 6
+    assert first[0] != first[1] and first[0] != other[0]
+
+
+def test_head_to_bot_bots_drive_their_lanes_at_the_configured_speed():
+    env = gymnasium.make("racer/DeepRacer-v0", track="reinvent-like", sensors=["LIDAR"], race="head-to-bot",
+                         race_config={"NUMBER_OF_BOT_CARS": 3, "BOT_CAR_SPEED": 0.5})
+    try:
+        _, info = env.reset(seed=0)
+        before = info["params"]["objects_distance"]
+        assert len(before) == 3 and info["params"]["objects_speed"] == [0.5] * 3
+        for _ in range(15):  # one simulated second
+            _, _, terminated, truncated, info = env.step(env.action_space.sample())
+            if terminated or truncated:
+                break
+        after = info["params"]["objects_distance"]
+        L = env.unwrapped.track.length
+        moved = [(a - b) % L for a, b in zip(after, before)]
+        assert moved == [pytest.approx(0.5, abs=0.02)] * 3
+        heading = info["params"]["objects_heading"]
+        assert all(-math.pi <= h <= math.pi for h in heading)  # radians
+        check_env(env.unwrapped, skip_render_check=True)
+    finally:
+        env.close()
