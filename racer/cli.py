@@ -12,6 +12,7 @@ from rich.table import Table
 from racer.commands.car import bench_car, car
 from racer.commands.garage import garage
 from racer.commands.model import bench_policy, export, import_
+from racer.commands.race import race_config, race_options
 from racer.commands.reward import reward, reward_file
 from racer.commands.errors import InputFailure, RacerGroup
 from racer.runs import MAX_ENVS, TrainError
@@ -34,11 +35,14 @@ def main(debug: bool) -> None:
               type=click.FloatRange(CAR.min_speed, CAR.max_speed), help="Speed limit of the scripted driver, m/s.")
 @click.option("--reverse", is_flag=True, help="Drive the track clockwise.")
 @click.option("--seed", default=0, show_default=True)
-def drive(track: str, laps: int, max_speed: float, reverse: bool, seed: int) -> None:
+@race_options()
+def drive(track: str, laps: int, max_speed: float, reverse: bool, seed: int, race: str,
+          race_config_file: str | None) -> None:
     """Drive laps with the scripted pure-pursuit expert and print lap times."""
     from racer.driving import drive_expert
-    results = drive_expert(track, laps, max_speed=max_speed, reverse=reverse, seed=seed)
-    print_laps(results, title=f"Scripted expert on {track}, speed limit {max_speed} m/s")
+    results = drive_expert(track, laps, max_speed=max_speed, reverse=reverse, seed=seed, race=race,
+                           race_config=race_config(race, race_config_file))
+    print_laps(results, title=f"Scripted expert on {track} ({race}), speed limit {max_speed} m/s")
 
 
 def print_laps(results, title: str) -> None:
@@ -79,7 +83,7 @@ def _hyper(pairs: tuple[str, ...], hyper_file: str | None) -> dict:
               help="Your reward_function file, or a shipped example's name (racer reward examples).")
 @click.option("--car", default=None, help="A model_metadata.json, or a garage car name (garage/NAME). "
               "Default: the DeepRacer default car (front camera, 10 discrete actions).")
-@click.option("--race", default="time-trial", show_default=True)
+@race_options()
 @click.option("--track", default="reinvent-like", show_default=True)
 @click.option("--minutes", type=click.FloatRange(0, min_open=True), default=None,
               help="Wall-clock budget (default 10 without --steps); with --resume: minutes more.")
@@ -96,8 +100,8 @@ def _hyper(pairs: tuple[str, ...], hyper_file: str | None) -> dict:
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None, help="Default: runs/<time>-<track>.")
 @click.option("--resume", type=click.Path(exists=True, file_okay=False),
               help="Continue a stopped or killed run (with --reward FILE: on that reward file from now on).")
-def train(reward, car, race, track, minutes, steps, until_lapping, seed, envs, hyper, hyper_file, eval_every,
-          strict, no_augment, run_dir, resume) -> None:
+def train(reward, car, race, race_config_file, track, minutes, steps, until_lapping, seed, envs, hyper, hyper_file,
+          eval_every, strict, no_augment, run_dir, resume) -> None:
     """Train a PPO model on your reward function (a resumable run directory)."""
     from racer.runs import Run, TrainConfig
     from racer.train import train as run_training
@@ -112,7 +116,8 @@ def train(reward, car, race, track, minutes, steps, until_lapping, seed, envs, h
     else:
         if not reward:
             raise click.UsageError("--reward FILE is needed (or --resume RUN)")
-        cfg = TrainConfig(reward=reward, metadata=_car_metadata(car), track=track, race=race, seed=seed,
+        cfg = TrainConfig(reward=reward, metadata=_car_metadata(car), track=track, race=race,
+                          race_config=race_config(race, race_config_file), seed=seed,
                           envs=envs, steps=steps, minutes=minutes if minutes or steps else 10.0,
                           hyper=_hyper(hyper, hyper_file), eval_every=eval_every,
                           stop_when_lapping=until_lapping, augment=not no_augment, strict=strict)
@@ -179,11 +184,13 @@ def _progress():
               help="Default: RUN/evaluation, or evaluations/<bundle name> for a bundle.")
 @click.option("--video", is_flag=True, help="Also save replay GIFs (from above and from the car's camera).")
 @click.option("--compare-expert", is_flag=True, help="Race the scripted expert at the same speed limit.")
-def evaluate(source, laps, track, starts, out_dir, video, compare_expert) -> None:
-    """Evaluation laps of a run or an exported bundle: per-lap table, trace CSV, JSON, racing-line plot."""
+@race_options(default=None)
+def evaluate(source, laps, track, starts, out_dir, video, compare_expert, race, race_config_file) -> None:
+    """Evaluation laps of a run or an exported bundle: per-lap table, trace CSV, JSON, racing-line plot.
+    The race is the one the model was trained for, unless --race (and --race-config) say otherwise."""
     from racer.evaluate import evaluate as run_eval
     report = run_eval(source, laps=laps, track=track, starts=starts, out_dir=out_dir, video=video,
-                      compare_expert=compare_expert)
+                      compare_expert=compare_expert, race=race, race_config=race_config(race, race_config_file))
     for i, laps_of_start in enumerate(report.laps):
         print_laps(laps_of_start, title=f"start {i + 1}/{starts} ({100 * i / starts:.0f}% round the track)")
     if report.expert_laps is not None:

@@ -73,6 +73,7 @@ def _load_bundle(source: Path) -> tuple[Callable[[list], list], ModelMetadata, T
     if is_track_file(track):  # a user's .npy that travelled with the bundle (checked to be inside it)
         track = str(source / track)
     cfg = TrainConfig(reward="", metadata=metadata_to_dict(car), track=track, race=bundle["race"],
+                      race_config=bundle.get("race_config") or {},
                       reverse=bool(bundle.get("reverse", False)))
     return policy.actions_batch, car, cfg
 
@@ -91,11 +92,14 @@ def speed_limit(car: ModelMetadata) -> float:
 
 def evaluate(source: str | Path, laps: int = 3, track: str | None = None, starts: int = 1,
              out_dir: str | Path | None = None, video: bool = False, compare_expert: bool = False,
-             seed: int = 0) -> EvalReport:
-    """Evaluation laps from `starts` evenly spread start points; writes trace, JSON and plots."""
+             seed: int = 0, race: str | None = None, race_config: dict | None = None) -> EvalReport:
+    """Evaluation laps from `starts` evenly spread start points; writes trace, JSON and plots.
+    `track`, `race`, `race_config`: other than those the model was trained on."""
     predict, car, cfg = load_policy(source)
     if track:
         cfg.track = track
+    if race:
+        cfg.race, cfg.race_config = race, race_config or {}
     out = Path(out_dir) if out_dir else default_out_dir(source)
     out.mkdir(parents=True, exist_ok=True)
     writer = SimTraceWriter(out / "evaluation-simtrace")
@@ -129,11 +133,12 @@ def evaluate(source: str | Path, laps: int = 3, track: str | None = None, starts
         save_gif(top_down_frames(track_obj, [r for r in rows if r["episode"] == 0]), report.files["top_down_gif"])
     if compare_expert:
         limit = speed_limit(car)
-        report.expert_laps = [drive_expert(cfg.track, laps, max_speed=limit, reverse=cfg.reverse, start=o["start"])
-                              for o in options]
+        report.expert_laps = [drive_expert(cfg.track, laps, max_speed=limit, reverse=cfg.reverse, start=o["start"],
+                                           race=cfg.race, race_config=cfg.race_config) for o in options]
     report.files["report"] = out / "evaluation.json"
     report.files["report"].write_text(json.dumps({
-        "source": str(source), "track": cfg.track, "laps": [[l.as_dict() for l in r] for r in results],
+        "source": str(source), "track": cfg.track, "race": cfg.race, "race_config": cfg.race_config,
+        "crashes": sum(l.crashed for r in results for l in r), "laps": [[l.as_dict() for l in r] for r in results],
         "mean_lap_time_s": report.mean_lap_time(), "expert_ratio": report.expert_ratio(),
         "expert_laps": [[l.as_dict() for l in r] for r in report.expert_laps] if report.expert_laps else None,
     }, indent=2))

@@ -234,7 +234,8 @@ def export_run(run_dir: str | Path, out_dir: str | Path, precision: str = "FP32"
             "format": BUNDLE_FORMAT, "bundle_version": BUNDLE_VERSION, "contract_version": CONTRACT_VERSION,
             "sensors": list(car.sensors), "inputs": shapes, "output": OUTPUT_NAME,
             "action_space_type": car.action_space_type, "action_space": car.action_space.to_metadata(),
-            "neural_network": car.neural_network, "track": track, "race": cfg.race, "reverse": cfg.reverse,
+            "neural_network": car.neural_network, "track": track, "race": cfg.race,
+            "race_config": cfg.race_config, "reverse": cfg.reverse,
             "reward_sha256": config.get("reward_sha256"), "training_steps": int(model.num_timesteps),
             "precision": precision, "versions": _versions(),
             "files": file_hashes(tmp),  # every file; the loader refuses any other

@@ -49,6 +49,7 @@ class TrainConfig:
     metadata: dict
     track: str = "reinvent-like"
     race: str = "time-trial"
+    race_config: dict = field(default_factory=dict)  # the race's knobs, DeepRacer spelling (sim.race_config)
     seed: int = 0
     envs: int = 4
     steps: int | None = None
@@ -108,7 +109,7 @@ def _sha256(path: Path) -> str:
 def env_kwargs(cfg: TrainConfig, car: ModelMetadata) -> dict:
     """The DeepRacerEnv arguments a run's car and config give (training and evaluation alike)."""
     kw = dict(track=cfg.track, sensors=list(car.sensors), action_space=car.action_space, race=cfg.race,
-              reverse=cfg.reverse)
+              race_config=cfg.race_config, reverse=cfg.reverse)
     if car.lidar_config:
         kw["lidar"] = car.lidar_config
     return kw

@@ -203,11 +203,10 @@ class RunCallback(BaseCallback):
 def preflight(cfg: TrainConfig) -> None:
     """Everything a new run needs, checked before anything is written: the budget and schedule, the
     race, the track, the car, the reward file (imported once), the hyperparameters (a model is built)."""
-    from sim.env import RACES
+    from sim.race_config import parse_race_config
     from sim.track import load as load_track
     cfg.check_ranges()
-    if cfg.race not in RACES:
-        raise TrainError(f"--race: {cfg.race!r} is not a race racer runs (races: {', '.join(RACES)})")
+    parse_race_config(cfg.race, cfg.race_config)
     load_track(cfg.track)
     car = cfg.car()
     RewardFunction(cfg.reward, strict=cfg.strict, log=lambda text: None)

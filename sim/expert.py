@@ -1,4 +1,5 @@
-"""A scripted driver: pure pursuit on the centre line with a curvature speed profile."""
+"""A scripted driver: pure pursuit on the centre line with a curvature speed profile, moving to the
+free lane round the boxes and cars ahead (ground truth from the params)."""
 from __future__ import annotations
 
 import math
@@ -25,13 +26,14 @@ class PurePursuit:
     preview: float = 0.8  # m
     car: CarSpec = CarSpec()
 
-    def command(self, track: Track, state: CarState) -> tuple[float, float]:
-        """(steering deg, speed m/s) for the car state on the track driven."""
+    def command(self, track: Track, state: CarState, offset: float = 0.0) -> tuple[float, float]:
+        """(steering deg, speed m/s) for the car state on the track driven, aiming `offset` metres left
+        of the centre line."""
         c, s = math.cos(state.yaw), math.sin(state.yaw)
         rear = np.array([state.x - c * self.car.wheelbase / 2, state.y - s * self.car.wheelbase / 2])
         here = float(track.project(rear[None]).s[0])
         ld = self.lookahead + self.lookahead_per_speed * max(state.speed, 0.0)
-        (tx, ty), _ = track.point_at(here + ld)
+        (tx, ty), _ = track.point_at(here + ld, offset)
         dx, dy = tx - rear[0], ty - rear[1]
         alpha = math.atan2(dy, dx) - state.yaw
         dist = math.hypot(dx, dy)
@@ -39,6 +41,30 @@ class PurePursuit:
         kappa = float(np.max(_curvature_ahead(track, here, self.preview)))
         speed = min(self.max_speed, math.sqrt(self.lateral_accel / max(kappa, 1e-6)))
         return steer, speed
+
+
+AVOID_AHEAD = 2.0  # m: an object this far ahead (or less) of the car's front decides the expert's lane
+LANE_CHANGE_GAP = 0.1  # m between the car's offset and the aimed one: the expert is changing lanes
+LANE_CHANGE_SPEED = 0.5  # m/s at most while changing lanes
+ALONGSIDE = (-0.6, 0.3)  # m from the car's front: an object here is beside the car (car 0.32 m, box 0.5 m long)
+
+
+def avoid_offset(params: dict) -> float:
+    """The lateral offset (m, + left) the expert aims for: the midline of the lane free of the object
+    beside the car, else of the nearest one up to AVOID_AHEAD ahead; 0 (the centre line) without one."""
+    length, here = params["track_length"], params["projection_distance"]
+    near = []
+    for s, d, left in zip(params["objects_distance"], params["objects_distance_from_center"],
+                          params["objects_left_of_center"]):
+        ahead = (s - here - ALONGSIDE[0]) % length + ALONGSIDE[0]
+        if ahead <= AVOID_AHEAD:
+            near.append((ahead, left or d < 1e-3))
+    if not near:
+        return 0.0
+    beside = [o for o in near if o[0] <= ALONGSIDE[1]]
+    _, left = max(beside) if beside else min(near)
+    lane = params["track_width"] / 4  # the midline between the centre line and a border
+    return -lane if left else lane
 
 
 def _curvature_ahead(track: Track, s: float, preview: float) -> np.ndarray:
@@ -61,6 +87,11 @@ def expert_policy(expert: PurePursuit):
     """A `policy(obs, env) -> action` that drives a continuous-action DeepRacerEnv by pure pursuit."""
     def policy(obs, env) -> np.ndarray:
         e = env.unwrapped
-        steer, speed = expert.command(e.driving, e.state)
+        p = e.params
+        target = avoid_offset(p)
+        steer, speed = expert.command(e.driving, e.state, target)
+        here = p["distance_from_center"] * (1 if p["is_left_of_center"] else -1)
+        if abs(target - here) > LANE_CHANGE_GAP:  # changing lanes: slowly, the boxes may stand close together
+            speed = min(speed, LANE_CHANGE_SPEED)
         return normalised_action(steer, speed, e.actions.steer_range, e.actions.speed_range)
     return policy

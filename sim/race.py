@@ -28,9 +28,12 @@ from sim.track import Track
 from sim.world import World
 
 Reward = Callable[[dict], Any]
-BOX_SIZE = (0.5, 0.4, 0.3)  # m: an obstacle box's collision footprint (length along the track, width) and height
+# m: each OBSTACLE_TYPE's box (length along the track, width, height), the reference's models
+BOX_SIZES = {"box_obstacle": (0.4, 0.3, 0.25), "deepracer_box_obstacle": (0.36, 0.265, 0.24),
+             "amazon_box_obstacle": (0.4, 0.3, 0.25)}
 BOT_SPEC = CarSpec(length=0.32352, width=0.1961)  # the reference's bot car collision box
 BOT_COLOR = (40, 120, 220)
+RESET_STEP, RESET_TRIES = 0.25, 20  # m back, and how often, from a reset spot that touches a box
 _PARKED = (1e3, 1e3)  # where bodies wait for their first layout
 
 
@@ -90,7 +93,7 @@ class Race:
         n_boxes = len(cfg.object_positions) or cfg.number_of_obstacles
         self.boxes: list[Place] = []  # (s, lane) of each box on the driven track
         for _ in range(n_boxes):
-            self.world.add_box(*_PARKED, 0.0, *BOX_SIZE)
+            self.world.add_box(*_PARKED, 0.0, *BOX_SIZES[cfg.obstacle_type])
         self.bots: list[BotCar] = []
         self._bot_bodies = [self.world.add_car(BOT_SPEC, BOT_COLOR) for _ in range(cfg.number_of_bot_cars)]
 
@@ -280,7 +283,7 @@ class Race:
         if self.boxes:
             offset = float(self.driving.project(np.array([car.state[:2]])).offset[0])
             spot, lane = reset_spot(self.driving, s % self.driving.length, offset, self.boxes, self.config)
-            x, y, yaw = lane_pose(self.driving, spot, lane)
+            x, y, yaw = self._clear_spot(car, spot, lane)
         else:
             (x, y), yaw = self.driving.point_at(s)
         car.state = CarState(float(x), float(y), float(yaw), 0.0, 0.0)
@@ -290,6 +293,17 @@ class Race:
         else:
             lap.last_s = self.front_s(car)
             lap.distance = lap.best_distance
+
+    def _clear_spot(self, car: RaceCar, s: float, lane: int) -> tuple[float, float, float]:
+        """The pose on `lane` at `s`, else on the other lane there, moved back in RESET_STEP steps while the
+        car would touch a box (boxes can stand closer together than the reset distance)."""
+        for k in range(RESET_TRIES):
+            for side in (lane, -lane):
+                pose = lane_pose(self.driving, s - k * RESET_STEP, side)
+                self.world.set_car_pose(car.index, *pose)
+                if not any(box.uid in self.world.crashed_into(car.index) for box in self.world.objects):
+                    return pose
+        return pose
 
     def camera_rig(self, car: RaceCar) -> CameraRig:
         """The renderer of a car's camera(s), made on first use and kept (one per mono/stereo)."""

@@ -58,7 +58,7 @@ def test_evaluation_reset_after_an_obstacle_is_behind_it_in_the_free_lane(stadiu
     race = Race(stadium, R.RaceRules(mode="evaluation", laps=1), config)
     race.add_car(SPEC, SensorSuite(("LIDAR",)), lambda params: 1.0, np.random.default_rng(0))
     try:
-        race.reset(stadium, [0.5])  # a start on the centre line, 2 m before the box
+        race.reset(stadium, [(6.0, 0.25, 0.0)])  # in the box's lane, 1.5 m before it
         box = race.world.objects[0].box
         assert (box.x, box.y) == (pytest.approx(7.5), pytest.approx(0.25))  # inner (left) lane midline
         car = race.cars[0]

@@ -1,0 +1,48 @@
+"""--race and --race-config on drive, train and evaluate (issue 10, items 6 and 7)."""
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from racer.cli import main
+from racer.evaluate import evaluate
+from test_train import LIDAR_CAR, REWARD
+
+
+def _cli(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_the_scripted_driver_laps_round_the_default_boxes_without_a_crash():
+    r = _cli("drive", "--track", "reinvent-like", "--laps", "3", "--race", "object-avoidance")
+    assert r.exit_code == 0, r.output
+    assert "3/3 laps complete" in r.output
+    rows = [line for line in r.output.splitlines() if "lap_complete" in line]
+    assert len(rows) == 3 and all(line.split("│")[5].strip() == "0" for line in rows)  # the crashed column
+
+
+def test_train_records_the_race_and_evaluate_races_it(tmp_path):
+    car = tmp_path / "car.json"
+    car.write_text(json.dumps(LIDAR_CAR))
+    race_yaml = tmp_path / "race.yaml"
+    race_yaml.write_text("NUMBER_OF_OBSTACLES: '3'\nRANDOMIZE_OBSTACLE_LOCATIONS: 'False'\n")
+    run = tmp_path / "run"
+    r = _cli("train", "--reward", str(REWARD), "--car", str(car), "--track", "oval", "--race", "object-avoidance",
+             "--race-config", str(race_yaml), "--steps", "256", "--envs", "2", "--hyper", "n_steps=128",
+             "--hyper", "batch_size=64", "--eval-every", "100000", "--run-dir", str(run))
+    assert r.exit_code == 0, r.output
+    config = json.loads((run / "config.json").read_text())["config"]
+    assert config["race"] == "object-avoidance" and config["race_config"]["NUMBER_OF_OBSTACLES"] == 3
+    report = evaluate(run, laps=1, out_dir=tmp_path / "eval")
+    data = json.loads(report.files["report"].read_text())
+    assert data["race"] == "object-avoidance" and isinstance(data["crashes"], int)
+
+
+def test_a_bad_race_config_is_refused_naming_the_key(tmp_path):
+    race_yaml = tmp_path / "race.yaml"
+    race_yaml.write_text("NUMBER_OF_OBSTACLES: 3\nNUMBER_OF_BOXES: 2\n")
+    r = _cli("train", "--reward", str(REWARD), "--track", "oval", "--race", "object-avoidance",
+             "--race-config", str(race_yaml), "--steps", "256", "--run-dir", str(tmp_path / "run"))
+    assert r.exit_code == 2 and "NUMBER_OF_BOXES" in r.output and "race.yaml" in r.output, r.output
+    assert not (tmp_path / "run").exists()
