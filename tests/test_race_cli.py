@@ -46,3 +46,14 @@ def test_a_bad_race_config_is_refused_naming_the_key(tmp_path):
              "--race-config", str(race_yaml), "--steps", "256", "--run-dir", str(tmp_path / "run"))
     assert r.exit_code == 2 and "NUMBER_OF_BOXES" in r.output and "race.yaml" in r.output, r.output
     assert not (tmp_path / "run").exists()
+
+
+def test_reward_test_tries_an_object_reading_function_with_objects(tmp_path):
+    path = tmp_path / "avoid.py"
+    path.write_text("def reward_function(params):\n    _, ahead = params['closest_objects']\n"
+                    "    same = params['is_left_of_center'] == params['objects_left_of_center'][ahead]\n"
+                    "    return 0.5 if same else 1.0\n")
+    r = _cli("reward", "test", str(path), "--plot", str(tmp_path / "p.png"))
+    assert r.exit_code == 0 and "object-avoidance race" in r.output, r.output
+    r = _cli("reward", "test", str(path), "--race", "time-trial", "--plot", str(tmp_path / "p.png"))
+    assert r.exit_code == 1 and "IndexError" in r.output and "empty in a time trial" in r.output

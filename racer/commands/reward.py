@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from racer.commands.errors import InputFailure, RacerGroup
+from racer.commands.race import race_config, race_options
 from racer.reward import (STRICT_TIME_LIMIT, RewardFunction, RewardFunctionError, RewardTimeoutError, example_rewards,
                           find_reward_file)
 from sim import ENV_ID
@@ -29,6 +30,8 @@ BEYOND_BORDER = 0.35  # m beyond a border for the "off track" cases: every wheel
 # lateral positions: (side, + = left; metres beyond the border, negative = inside)
 LATERAL = {"centre": (0, 0.0), "left border": (1, -BORDER_INSIDE), "right border": (-1, -BORDER_INSIDE),
            "off track left": (1, BEYOND_BORDER), "off track right": (-1, BEYOND_BORDER)}
+OBJECT_PARAMS = ("closest_objects", "objects_distance", "objects_distance_from_center", "objects_heading",
+                 "objects_left_of_center", "objects_location", "objects_speed", "object_in_camera")
 TRACE_COLUMNS = ("X", "Y", "yaw", "steer", "throttle")
 
 
@@ -40,8 +43,9 @@ class StateMaker:
     as a car driving from the start line at the commanded speed would have them.
     """
 
-    def __init__(self, track: str):
-        self.envs = {rev: gym.make(ENV_ID, track=track, sensors=["LIDAR"], reverse=rev) for rev in (False, True)}
+    def __init__(self, track: str, race: str = "time-trial", race_config: dict | None = None):
+        self.envs = {rev: gym.make(ENV_ID, track=track, sensors=["LIDAR"], reverse=rev, race=race,
+                                   race_config=race_config) for rev in (False, True)}
         self.track: Track = self.envs[False].unwrapped.track
         self.driving = {False: self.track, True: self.track.reversed()}
         self.front = CarSpec().front_point
@@ -155,6 +159,12 @@ def _row(outcome: Outcome, params: dict | None) -> list[str]:
     return [outcome.case, "", text]
 
 
+def reads_objects(path: Path) -> bool:
+    """Whether a reward file's source names one of the params that only races with objects fill."""
+    source = path.read_text(encoding="utf-8-sig")
+    return any(f"'{key}'" in source or f'"{key}"' in source for key in OBJECT_PARAMS)
+
+
 def reward_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """Click callback: a reward file's path, or a shipped example's name -> the file's path."""
     if value is None:
@@ -189,13 +199,21 @@ def examples() -> None:
               help="A DeepRacer trace CSV: also replay its logged states.")
 @click.option("--plot", "plot_path", default="reward_plot.png", show_default=True, type=click.Path(dir_okay=False),
               help="Where to save the plot of the reward along the centre line.")
-def test(file: str, track: str, strict: bool, trace_path: str | None, plot_path: str) -> None:
+@race_options(default=None)
+def test(file: str, track: str, strict: bool, trace_path: str | None, plot_path: str, race: str | None,
+         race_config_file: str | None) -> None:
     """Call FILE's reward_function on states along the track; exit code 1 if a call fails.
 
     Each call (and the import) may take STRICT_TIME_LIMIT (5 s); one stopped there ends the test.
+    Without --race, a function that reads the object params is tested in an object-avoidance race.
     """
     fn = RewardFunction(file, strict=strict, time_limit=STRICT_TIME_LIMIT)
-    maker = StateMaker(track)
+    if race is None:
+        race = "object-avoidance" if reads_objects(Path(file)) else "time-trial"
+        if race != "time-trial":
+            console.print(f"{Path(file).name} reads the object params: testing it in an {race} race "
+                          f"(--race time-trial to test it without objects)")
+    maker = StateMaker(track, race, race_config(race, race_config_file))
     try:
         cases = synthetic_cases(maker)
         outcomes = [call_all(fn, case, [params]) for case, params in cases.items()]
