@@ -22,6 +22,13 @@ SENSOR_CONFIGS = {
     "stereo + LIDAR": ["STEREO_CAMERAS", "LIDAR"],
 }
 
+# the race rows (each with the time trial's "LIDAR only" and "stereo + LIDAR" sensors): name -> race, race_config
+RACE_CONFIGS = {
+    "object avoidance, 6 boxes": ("object-avoidance", {"NUMBER_OF_OBSTACLES": 6, "RANDOMIZE_OBSTACLE_LOCATIONS": True}),
+    "head-to-bot, 3 bots": ("head-to-bot", {"NUMBER_OF_BOT_CARS": 3, "BOT_CAR_SPEED": 0.5, "IS_LANE_CHANGE": True}),
+}
+RACE_SENSORS = ("LIDAR only", "stereo + LIDAR")
+
 
 @dataclass(frozen=True)
 class EnvBench:
@@ -45,10 +52,12 @@ def pin_one_core() -> None:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
 
-def bench_env(sensors: list[str], steps: int = 5000, track: str = "reinvent-like", seed: int = 0) -> EnvBench:
+def bench_env(sensors: list[str], steps: int = 5000, track: str = "reinvent-like", seed: int = 0,
+              race: str = "time-trial", race_config: dict | None = None) -> EnvBench:
     """Time `steps` env steps (random actions, resets included) with params and reward every step."""
     pin_one_core()
-    env = gym.make(sim.ENV_ID, track=track, sensors=sensors, reward_fn=default_reward).unwrapped
+    env = gym.make(sim.ENV_ID, track=track, sensors=sensors, reward_fn=default_reward, race=race,
+                   race_config=race_config).unwrapped
     rng = np.random.default_rng(seed)
     actions = rng.integers(0, env.action_space.n, size=steps)
     env.reset(seed=seed)

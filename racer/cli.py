@@ -216,12 +216,15 @@ def bench() -> None:
 @click.option("--steps", default=5000, show_default=True, type=click.IntRange(100))
 @click.option("--track", default="reinvent-like", show_default=True)
 def bench_env(steps: int, track: str) -> None:
-    """Env steps/s per sensor configuration (params + a typical reward every step), one core."""
-    from racer.bench import SENSOR_CONFIGS
+    """Env steps/s per sensor configuration and race (params + a typical reward every step), one core."""
+    from racer.bench import RACE_CONFIGS, RACE_SENSORS, SENSOR_CONFIGS
     from racer.bench import bench_env as run
-    for name, sensors in SENSOR_CONFIGS.items():
-        r = run(sensors, steps=steps, track=track)
-        console.print(f"{name:<16} {r.steps_per_s:7.0f} steps/s  real-time factor {r.real_time_factor:5.0f}x"
+    rows = [(name, sensors, "time-trial", None) for name, sensors in SENSOR_CONFIGS.items()]
+    rows += [(f"{name}, {race_name}", SENSOR_CONFIGS[name], race, config)
+             for race_name, (race, config) in RACE_CONFIGS.items() for name in RACE_SENSORS]
+    for name, sensors, race, config in rows:
+        r = run(sensors, steps=steps, track=track, race=race, race_config=config)
+        console.print(f"{name:<44} {r.steps_per_s:7.0f} steps/s  real-time factor {r.real_time_factor:5.0f}x"
                       f"  ({r.steps} steps, {r.episodes} episodes)", soft_wrap=True)
 
 

@@ -29,6 +29,8 @@ class ObjectInfo:
     y: float
     heading: float = 0.0  # rad; 0 for boxes
     speed: float = 0.0  # m/s configured; 0 for boxes
+    s: float | None = None  # arc length and signed lateral offset on the driven track, when known (else
+    offset: float | None = None  # the params project the object's x, y)
 
 
 class Params(dict):
@@ -104,14 +106,18 @@ def _object_params(track: Track, objects: list[ObjectInfo], s_car: float) -> dic
         return {"closest_objects": [0, 0], "objects_distance": [], "objects_distance_from_center": [],
                 "objects_heading": [], "objects_left_of_center": [], "objects_location": [],
                 "objects_speed": []}
-    proj = track.project(np.array([(o.x, o.y) for o in objects]))
-    ahead = (proj.s - s_car) % track.length  # how far each object is ahead along the track
+    if all(o.s is not None for o in objects):
+        s, offset = np.array([o.s for o in objects]), np.array([o.offset for o in objects])
+    else:
+        proj = track.project(np.array([(o.x, o.y) for o in objects]))
+        s, offset = proj.s, proj.offset
+    ahead = (s - s_car) % track.length  # how far each object is ahead along the track
     return {
         "closest_objects": [int(np.argmax(ahead)), int(np.argmin(ahead))],
-        "objects_distance": [float(v) for v in proj.s],
-        "objects_distance_from_center": [float(v) for v in proj.distance],
+        "objects_distance": [float(v) for v in s],
+        "objects_distance_from_center": [float(abs(v)) for v in offset],
         "objects_heading": [float(o.heading) for o in objects],
-        "objects_left_of_center": [bool(v > 0) for v in proj.offset],
+        "objects_left_of_center": [bool(v > 0) for v in offset],
         "objects_location": [[float(o.x), float(o.y)] for o in objects],
         "objects_speed": [float(o.speed) for o in objects],
     }

@@ -92,6 +92,7 @@ class Race:
         cfg = self.config
         n_boxes = len(cfg.object_positions) or cfg.number_of_obstacles
         self.boxes: list[Place] = []  # (s, lane) of each box on the driven track
+        self._box_places: list[tuple[float, float]] = []  # (s, offset) of each box: what the params report
         for _ in range(n_boxes):
             self.world.add_box(*_PARKED, 0.0, *BOX_SIZES[cfg.obstacle_type])
         self.bots: list[BotCar] = []
@@ -142,6 +143,8 @@ class Race:
             self.boxes = obstacle_layout(self.driving, self.config, rng)
             for j, (s, lane) in enumerate(self.boxes):
                 self.world.set_object_pose(j, *lane_pose(self.driving, s, lane))
+            proj = self.driving.project(np.array([(b.box.x, b.box.y) for b in self.world.objects]))
+            self._box_places = list(zip(proj.s.tolist(), proj.offset.tolist()))
         if self._bot_bodies:
             self.bots = [BotCar(self.driving, s, lane, self.config, rng)
                          for s, lane in bot_layout(self.driving, self.config, rng)]
@@ -269,8 +272,8 @@ class Race:
     def objects_seen_by(self, car: RaceCar) -> list[ObjectInfo]:
         """Every other object the car's reward sees: obstacle boxes, bot cars, then the other racing cars."""
         w = self.world
-        return [ObjectInfo(b.box.x, b.box.y) for b in w.objects] + \
-               [ObjectInfo(*bot.pose[:2], bot.heading, bot.speed) for bot in self.bots] + \
+        return [ObjectInfo(b.box.x, b.box.y, s=s, offset=off) for b, (s, off) in zip(w.objects, self._box_places)] + \
+               [ObjectInfo(*bot.pose[:2], bot.heading, bot.speed, bot.s, bot.offset) for bot in self.bots] + \
                [ObjectInfo(w.cars[o.index].box.x, w.cars[o.index].box.y, w.cars[o.index].box.yaw)
                 for o in self.cars if o is not car]
 
