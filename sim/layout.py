@@ -23,6 +23,7 @@ from sim.track import Track, vertex_normals
 CENTRE = 0
 END_GAP = 1.0  # m: evenly spaced and random layouts end this far before the start line (reference)
 CLOSEST_OBJ_GAP = 1.0  # m: an object this near a start or reset point decides its lane (reference)
+SAME_LANE_GAP = 1.5  # m: randomised boxes (or bots) nearer each other than this share a lane, so a car can pass
 HEADING_STEP = 0.05  # m either side of a point over which a path's heading is taken
 
 Place = tuple[float, int]  # (s, lane)
@@ -114,7 +115,8 @@ def _spread(n: int, first: float, last: float, min_gap: float, randomize: bool,
             rng: np.random.Generator) -> list[Place]:
     """The reference's layout: n distances evenly from `first` to `last`, on alternating lanes
     (inner first); randomised, each distance (in random order) is redrawn uniformly between its
-    neighbours +-min_gap when there is room, and each lane is drawn at random."""
+    neighbours +-min_gap when there is room, and each lane is drawn at random, except that one nearer than
+    SAME_LANE_GAP to the one before takes its lane (the reference can draw two boxes side by side)."""
     d = np.linspace(first, last, n)
     if not randomize:
         return [(float(x), INNER if i % 2 == 0 else OUTER) for i, x in enumerate(d)]
@@ -123,8 +125,11 @@ def _spread(n: int, first: float, last: float, min_gap: float, randomize: bool,
         hi = last if i == n - 1 else d[i + 1] - min_gap
         if lo < hi:
             d[i] = rng.uniform(lo, hi)
-    outer = rng.integers(0, 2, size=n)
-    return [(float(x), OUTER if o else INNER) for x, o in zip(d, outer)]
+    lanes = np.where(rng.integers(0, 2, size=n) == 1, OUTER, INNER)
+    for i in range(1, n):  # unlike the reference, never a wall: boxes too close to weave between share a lane
+        if d[i] - d[i - 1] < SAME_LANE_GAP:
+            lanes[i] = lanes[i - 1]
+    return [(float(x), int(lane)) for x, lane in zip(d, lanes)]
 
 
 def _from_start(track: Track, places: list[Place], start_s: float) -> list[Place]:

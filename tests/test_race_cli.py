@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from racer.cli import main
@@ -57,3 +58,13 @@ def test_reward_test_tries_an_object_reading_function_with_objects(tmp_path):
     assert r.exit_code == 0 and "object-avoidance race" in r.output, r.output
     r = _cli("reward", "test", str(path), "--race", "time-trial", "--plot", str(tmp_path / "p.png"))
     assert r.exit_code == 1 and "IndexError" in r.output and "empty in a time trial" in r.output
+
+
+@pytest.mark.parametrize("track", ["reinvent-like", "oval"])
+def test_every_random_layout_is_drivable_by_the_scripted_driver(track):
+    """Five random 6-box layouts per track: the expert laps each without a crash or an off track."""
+    from racer.driving import drive_expert
+    config = {"NUMBER_OF_OBSTACLES": 6, "RANDOMIZE_OBSTACLE_LOCATIONS": True}
+    for seed in range(5):
+        (lap,) = drive_expert(track, 1, seed=seed, race="object-avoidance", race_config=config)
+        assert lap.complete and lap.crashed == 0 and lap.off_track == 0, (seed, lap)
