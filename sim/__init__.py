@@ -11,3 +11,10 @@ except ImportError:  # the car imports sim.observation / sim.actions without gym
 
 if gymnasium is not None and ENV_ID not in gymnasium.registry:
     gymnasium.register(id=ENV_ID, entry_point="sim.env:DeepRacerEnv")
+
+
+def parallel_env(**kwargs):
+    """A head-to-model race as a PettingZoo ParallelEnv (sim.parallel.RaceParallelEnv): track=, agents=,
+    sensors=, race_config=, reward_fns=, mode=, laps=."""
+    from sim.parallel import RaceParallelEnv
+    return RaceParallelEnv(**kwargs)

@@ -16,7 +16,8 @@ from sim.actions import parse_action_space
 from sim.car import CarSpec, CarState
 from sim.lidar import Lidar
 from sim.observation import (CameraConfig, LidarConfig, SensorSuite, camera_observation, observation_shapes)
-from sim.race import Race
+from sim.layout import lane_pose, start_grid
+from sim.race import Race, RaceCar
 from sim.race_config import RACE_TYPES, RaceConfig, parse_race_config
 from sim.params import default_reward
 from sim.render import CameraRig
@@ -25,6 +26,7 @@ from sim.track import Track, load
 from sim.world import World
 
 RACES = RACE_TYPES
+Opponent = Callable[[dict], Any]  # obs -> action; or an object with `sensors` and `command(obs) -> (deg, m/s)`
 
 
 def race_rules(config: RaceConfig, mode: str, laps: int) -> R.RaceRules:
@@ -69,6 +71,10 @@ class DeepRacerEnv(gym.Env):
         start_step: fraction of the track the training start point moves each episode.
         start_offset: where this env's round robin begins (parallel envs spread their starts).
         camera, lidar: CameraConfig / LidarConfig or dicts of overrides (`lidar_config` keys too).
+        opponents: head-to-model: the other cars' drivers, frozen policies (an exported bundle's
+            BundlePolicy: its own sensors, `command(obs)` in deg and m/s; or a callable `obs -> action` in
+            this env's sensors and action space).  They start on the grid behind this car and race on
+            through failures (put back with a penalty) while this env's episode lasts.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 15}
@@ -81,7 +87,8 @@ class DeepRacerEnv(gym.Env):
                  laps: int | None = None, reverse: bool = False, alternate_direction: bool = False,
                  start_step: float = 0.05, start_offset: float = 0.0, camera: CameraConfig | dict | None = None,
                  lidar: LidarConfig | dict | None = None, car: CarSpec | None = None,
-                 rules: R.RaceRules | None = None, render_mode: str | None = None) -> None:
+                 rules: R.RaceRules | None = None, render_mode: str | None = None,
+                 opponents: Sequence[Opponent] = ()) -> None:
         config = race_config if isinstance(race_config, RaceConfig) else parse_race_config(race, race_config)
         self.track = resolve_track(track)
         self.suite = SensorSuite(tuple(sensors), _config(CameraConfig, camera), _lidar_config(lidar))
@@ -95,6 +102,10 @@ class DeepRacerEnv(gym.Env):
         rules = rules or race_rules(config, mode, laps or (3 if mode == "evaluation" else 1))
         self.race = Race(self.track, rules, config)
         self.car = self.race.add_car(self.spec_car, self.suite, reward_fn or default_reward, np.random.default_rng())
+        if (config.race == "head-to-model") != bool(opponents):
+            raise ValueError("opponents: a head-to-model race needs at least one (opponents=[policy, ...]; "
+                             "sim.parallel_env races learners against each other), and only it takes them")
+        self.opponents = [(opp, self._opponent_car(opp)) for opp in opponents]
         shapes = observation_shapes(self.suite)
         self.observation_space = gym.spaces.Dict({
             name: gym.spaces.Box(low, high, shape, dtype) for name, (shape, dtype, low, high) in shapes.items()})
@@ -165,7 +176,13 @@ class DeepRacerEnv(gym.Env):
             frac = options.get("start", 0.0 if self.rules.mode == "evaluation"
                                else (self.start_offset + self.episode * self.start_step) % 1.0)
             start = frac * driving.length
-        self.race.reset(driving, [start], rng=self.np_random)
+        starts = [start]
+        if self.opponents:  # the reference's grid: this car first, the opponents behind it
+            s0 = float(driving.project(np.array([start[:2]])).s[0]) if isinstance(start, tuple) else start
+            grid = [lane_pose(driving, s, lane) for s, lane in
+                    start_grid(driving, 1 + len(self.opponents), self.race.config.start_pos_offset, s0)]
+            starts = [start if isinstance(start, tuple) else grid[0], *grid[1:]]
+        self.race.reset(driving, starts, rng=self.np_random)
         return self._observe(), self.info()
 
     def step(self, action):
@@ -175,8 +192,22 @@ class DeepRacerEnv(gym.Env):
         """A step driven by a raw command (deg, m/s) instead of an action: what the car's motor
         and servo commands become in the simulator bridge.  `min_speed=0` lets the car stop."""
         assert self.car.lap is not None, "call reset() before step()"
-        result = self.race.step([(steer_deg, speed, min_speed)])[0]
+        commands = [(steer_deg, speed, min_speed)] + [self._opponent_command(opp, car) for opp, car in self.opponents]
+        result = self.race.step(commands)[0]
         return self._observe(), result.reward, result.terminated, result.truncated, self.info()
+
+    def _opponent_car(self, opponent: Opponent) -> RaceCar:
+        sensors = getattr(opponent, "sensors", None)
+        suite = SensorSuite(tuple(sensors), lidar=getattr(opponent, "lidar", LidarConfig())) if sensors else self.suite
+        car = self.race.add_car(CarSpec(), suite, None, np.random.default_rng())
+        car.keeps_racing = True
+        return car
+
+    def _opponent_command(self, opponent: Opponent, car: RaceCar) -> tuple[float, float, None]:
+        obs = self.race.observe(car)
+        if hasattr(opponent, "command"):
+            return (*opponent.command(obs), None)
+        return (*self.actions.command(opponent(obs)), None)
 
     def render(self) -> np.ndarray | None:
         """rgb_array: the (left) camera's RGB frame."""

@@ -55,6 +55,8 @@ class RaceCar:
     steps: int = 1
     moved: float = 0.0  # m the last step moved the car
     hit: Hit | None = None  # what the car crashed into at its last crash
+    keeps_racing: bool = False  # an opponent: put back after a failure and on after a lap, in training too
+    active: bool = True  # False once its agent is done (its body is parked off the track)
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,7 @@ class Race:
         poses = [start if isinstance(start, tuple) else self.start_pose(start) for start in starts]
         for car, (x, y, yaw) in zip(self.cars, poses):
             car.state = CarState(float(x), float(y), float(yaw), 0.0, 0.0)
-            car.steps, car.command, car.moved, car.hit = 1, (0.0, 0.0), 0.0, None
+            car.steps, car.command, car.moved, car.hit, car.active = 1, (0.0, 0.0), 0.0, None, True
             self.world.set_car_pose(car.index, *car.state[:3])
         for car in self.cars:
             front = self.front_s(car)
@@ -172,6 +174,9 @@ class Race:
         self._move_bots(CONTROL_DT)
         moving = []
         for car, cmd in zip(self.cars, commands):
+            if not car.active:
+                moving.append(False)
+                continue
             car.steps += 1
             paused = car.lap.pause_left > 1e-9
             if paused:
@@ -185,7 +190,21 @@ class Race:
                 car.moved = math.hypot(car.state.x - old.x, car.state.y - old.y)
                 self.world.set_car_pose(car.index, *car.state[:3])
             moving.append(not paused)
-        return [self._judge(car, m) for car, m in zip(self.cars, moving)]
+        return [self._judge(car, m) if car.active else StepResult(0.0, False, False)
+                for car, m in zip(self.cars, moving)]
+
+    def retire(self, car: RaceCar) -> None:
+        """Take a car whose agent is done out of the race until the next reset (its body leaves the track)."""
+        car.active = False
+        self.world.set_car_pose(car.index, *_PARKED, 0.0)
+
+    def standings(self) -> list[RaceCar]:
+        """The cars in race order: more laps first, then the earlier finish (penalties are inside the
+        times), then the further progress."""
+        def key(car: RaceCar) -> tuple:
+            lap = car.lap
+            return (-lap.laps_done, sum(lap.lap_times) if lap.laps_done else 0.0, -lap.distance)
+        return sorted(self.cars, key=key)
 
     def _judge(self, car: RaceCar, moved: bool) -> StepResult:
         """The car's status, reward and episode end after every car moved."""
@@ -209,11 +228,12 @@ class Race:
             reward = check_reward(car.reward_fn(copy_params(car.params)), car.steps, car.params)
         car.status = status
         terminated = truncated = False
+        ends_at_first = rules.mode == "training" and not car.keeps_racing  # a training episode: one lap, no resets
         if status == R.Status.LAP_COMPLETE:
             R.complete_lap(lap, self.sim_time)
-            terminated = rules.mode == "training" or lap.laps_done >= rules.laps
+            terminated = ends_at_first or lap.laps_done >= rules.laps
         elif status in R.FAILURES:
-            if rules.mode == "training":
+            if ends_at_first:
                 terminated = True
             else:
                 R.start_penalty(rules, lap, status)
