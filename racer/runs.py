@@ -50,6 +50,7 @@ class TrainConfig:
     track: str = "reinvent-like"
     race: str = "time-trial"
     race_config: dict = field(default_factory=dict)  # the race's knobs, DeepRacer spelling (sim.race_config)
+    opponents: list = field(default_factory=list)  # head-to-model: exported bundles driving the other cars
     seed: int = 0
     envs: int = 4
     steps: int | None = None
@@ -112,6 +113,9 @@ def env_kwargs(cfg: TrainConfig, car: ModelMetadata) -> dict:
               race_config=cfg.race_config, reverse=cfg.reverse)
     if car.lidar_config:
         kw["lidar"] = car.lidar_config
+    if cfg.opponents:
+        from racer.bundle.runtime import BundlePolicy
+        kw["opponents"] = [BundlePolicy.load(path) for path in cfg.opponents]
     return kw
 
 

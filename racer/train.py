@@ -207,6 +207,8 @@ def preflight(cfg: TrainConfig) -> None:
     from sim.track import load as load_track
     cfg.check_ranges()
     parse_race_config(cfg.race, cfg.race_config)
+    if (cfg.race == "head-to-model") != bool(cfg.opponents):
+        raise TrainError("--opponent: a head-to-model race needs at least one opponent bundle, and only it takes them")
     load_track(cfg.track)
     car = cfg.car()
     RewardFunction(cfg.reward, strict=cfg.strict, log=lambda text: None)

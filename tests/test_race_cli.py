@@ -68,3 +68,17 @@ def test_every_random_layout_is_drivable_by_the_scripted_driver(track):
     for seed in range(5):
         (lap,) = drive_expert(track, 1, seed=seed, race="object-avoidance", race_config=config)
         assert lap.complete and lap.crashed == 0 and lap.off_track == 0, (seed, lap)
+
+
+def test_train_against_an_opponent_bundle(tmp_path):
+    car = tmp_path / "car.json"
+    car.write_text(json.dumps(LIDAR_CAR))
+    run = tmp_path / "run"
+    common = ["train", "--reward", str(REWARD), "--car", str(car), "--track", "oval", "--steps", "256",
+              "--envs", "2", "--hyper", "n_steps=128", "--hyper", "batch_size=64", "--eval-every", "100000"]
+    r = _cli(*common, "--race", "head-to-model", "--run-dir", str(run))
+    assert r.exit_code == 2 and "--opponent" in r.output and not run.exists()
+    r = _cli(*common, "--race", "head-to-model", "--opponent", "tests/data/bundle-oval", "--run-dir", str(run))
+    assert r.exit_code == 0, r.output
+    config = json.loads((run / "config.json").read_text())["config"]
+    assert config["race"] == "head-to-model" and config["opponents"][0].endswith("bundle-oval")
