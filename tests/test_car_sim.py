@@ -380,3 +380,20 @@ def test_corrupt_bundle_is_refused_and_the_car_stays_still(tmp_path):
         assert "model.bin" in log, log
     finally:
         probe.close()
+
+
+@needs_bundle
+@pytest.mark.slow
+def test_full_graph_runs_an_object_avoidance_race(tmp_path):
+    """The bridge runs any race: the time-trial oval model meets a box through the ROS 2 graph.  It was
+    never trained to avoid one, so it hits it; the crash is counted and the car is put back behind it."""
+    race_yaml = tmp_path / "race.yaml"
+    race_yaml.write_text("OBJECT_POSITIONS: '0.3,1'\n")
+    r = racer_car("up", str(CAR_SIM), "--model", str(BUNDLE), "--arg", "max_speed=1.0", "--arg",
+                  "autonomous=true", "--arg", "laps=1", "--arg", "track=oval", "--arg", "race=object-avoidance",
+                  "--arg", f"race_config={race_yaml}", "--run-dir", str(tmp_path / "run"),
+                  "--domain-id", str(fresh_domain()), "--duration", "25")
+    assert r.returncode == 0, r.stdout + r.stderr
+    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    print(f"object avoidance through the graph: completion {res['completion']:.0f} %, crashed {res['crashed']}")
+    assert res["race"] == "object-avoidance" and res["crashed"] >= 1 and res["completion"] > 10.0

@@ -13,7 +13,7 @@ navigation and control nodes drive the simulated car:
   "laps complete" and holds the car still.
 
 Parameters: track, sensors (or model_path's bundle.json), laps, start, calibration_file,
-top_speed, results_file, realtime_factor, lidar_noise_std, seed.
+top_speed, results_file, realtime_factor, lidar_noise_std, seed, race, race_config.
 """
 from __future__ import annotations
 
@@ -57,7 +57,9 @@ PARAMS = [
     Param("results_file", "", "JSON of the laps, written when they are done ('' = none)"),
     Param("realtime_factor", 1.0, "simulated seconds per real second", in_range(0.01, 100.0)),
     Param("lidar_noise_std", 0.01, "m: noise of the raw LIDAR scan", in_range(0.0, 1.0)),
-    Param("seed", 0, "random seed of the LIDAR noise"),
+    Param("seed", 0, "random seed of the LIDAR noise and of random box / bot layouts"),
+    Param("race", "", "race type ('' = the bundle's race, else time-trial)"),
+    Param("race_config", "", "YAML of the race's knobs ('' = the bundle's race_config)"),
 ]
 
 
@@ -93,15 +95,20 @@ class SimBridge(Node):
         sensors = p["sensors"]
         sensors = [x.strip() for x in sensors.split(",") if x.strip()] if isinstance(sensors, str) \
             else [str(x) for x in sensors]
+        race, race_config = p["race"] or "time-trial", p["race_config"] or None
         try:
             if p["model_path"]:
-                sensors = list(read_bundle_json(p["model_path"])["sensors"])
+                bundle = read_bundle_json(p["model_path"])
+                sensors = list(bundle["sensors"])
+                race = p["race"] or bundle.get("race", race)
+                race_config = race_config or (bundle.get("race_config") if race == bundle.get("race") else None)
             self.calib = load(p["calibration_file"]) if p["calibration_file"] else Calibration()
             self.laps = p["laps"]
             rules = RaceRules(mode="evaluation", laps=self.laps, immobilized_steps=HUGE, reversed_steps=HUGE,
                               time_limit=1e12)
             self.env = DeepRacerEnv(track=p["track"], sensors=sensors, mode="evaluation", laps=self.laps,
-                                    rules=rules, lidar={"noise_std": p["lidar_noise_std"]})
+                                    rules=rules, lidar={"noise_std": p["lidar_noise_std"]}, race=race,
+                                    race_config=race_config)
         except (BundleError, CalibrationError, TrackError, OSError, ValueError) as exc:
             raise StartupError(str(exc)) from None
         env = self.env
@@ -185,7 +192,8 @@ class SimBridge(Node):
         done = info["laps"]
         partial = 0.0 if done >= self.laps else float(info["params"]["progress"])
         st = self.status()
-        return {"track": self.track, "sensors": self.sensors, "status": status, "laps_target": self.laps,
+        return {"track": self.track, "race": self.env.race_type, "sensors": self.sensors, "status": status,
+                "laps_target": self.laps,
                 "laps_done": done, "completion": 100.0 * min(self.laps, done + partial / 100.0) / self.laps,
                 "lap_times": info["lap_times"], "total_time": float(sum(info["lap_times"])),
                 "laps": [r.as_dict() for r in self.book.laps], "resets": st["resets"],
