@@ -76,3 +76,25 @@ def test_progress_per_step_prefers_speed_and_heading():
     slow, fast = first_reward(fn, 0.0, [0.0, -1.0], steps=8), first_reward(fn, 0.0, [0.0, 1.0], steps=8)
     assert 0 < slow < fast
     assert first_reward(fn, 0.0, [0.0, 1.0], heading_offset=40.0) < first_reward(fn, 0.0, [0.0, 1.0])
+
+
+def test_lane_and_progress_pays_for_the_lane_free_of_the_box_ahead():
+    """A box 1.5 m ahead in the left lane: driving the right lane pays more than the left one; with no
+    box, the centre line pays most."""
+    fn = load(FUNCTIONS[[p.stem for p in FUNCTIONS].index("lane_and_progress")])
+
+    def reward(offset: float, race: str) -> float:
+        boxes = {"OBJECT_POSITIONS": [f"{9.5 / 17.7},1"]} if race != "time-trial" else None  # inner = left
+        env = gym.make(sim.ENV_ID, track="reinvent-like", sensors=["LIDAR"], reward_fn=fn, action_space=CONTINUOUS,
+                       race=race, race_config=boxes)
+        track = env.unwrapped.track
+        (x, y), yaw = track.point_at(8.0, offset)
+        env.reset(seed=0, options={"pose": (x, y, math.degrees(yaw))})
+        for _ in range(4):
+            _, r, *_ = env.step([0.0, 0.0])
+        env.close()
+        return r
+
+    lane = 0.19  # a quarter of reinvent-like's 0.76 m width
+    assert reward(-lane, "object-avoidance") > reward(0.0, "object-avoidance") > reward(lane, "object-avoidance")
+    assert reward(0.0, "time-trial") > reward(lane, "time-trial")
