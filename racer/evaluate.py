@@ -115,6 +115,7 @@ def evaluate(source: str | Path, laps: int = 3, track: str | None = None, starts
     record = _recording(predict, envs[0], frames) if video else predict
     try:
         results = run_laps_batch(envs, record, options, seed=seed)
+        boxes = [body.box for body in envs[0].unwrapped.world.objects]  # the first start's layout
     finally:
         writer.close()
         for env in envs:
@@ -124,7 +125,7 @@ def evaluate(source: str | Path, laps: int = 3, track: str | None = None, starts
     track_obj = envs[0].unwrapped.track
     rows = read_trace(report.files["trace"])
     report.files["racing_line"] = out / "racing_line.png"
-    plot_racing_line(track_obj, [r for r in rows if r["episode"] == 0], report.files["racing_line"])
+    plot_racing_line(track_obj, [r for r in rows if r["episode"] == 0], report.files["racing_line"], boxes)
     if video:
         from racer.replay import save_gif, top_down_frames
         report.files["camera_gif"] = out / "camera.gif"

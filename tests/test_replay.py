@@ -160,3 +160,17 @@ def test_training_progress_plot(tmp_path, evaluation_trace):
     empty.write_text('{"metrics": []}')
     with pytest.raises(ValueError, match="no episodes"):
         plot_training_progress(str(empty), str(path))
+
+
+def test_racing_line_plot_draws_the_boxes(tmp_path, evaluation_trace):
+    from sim.render import Box
+    rows, _ = evaluation_trace
+    green = (20, 200, 60)
+    (x, y), yaw = load("oval").point_at(2.0)
+    box = Box(float(x), float(y), float(yaw), 0.4, 0.3, 0.25, green)
+    counts = []
+    for boxes in ((), (box,)):
+        plot_racing_line(load("oval"), rows, str(tmp_path / "line.png"), boxes)
+        img = np.asarray(Image.open(tmp_path / "line.png").convert("RGB")).astype(int)
+        counts.append(int(np.all(np.abs(img - green) < 20, axis=-1).sum()))
+    assert counts[0] == 0 and counts[1] > 30
