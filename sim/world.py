@@ -140,10 +140,13 @@ class World:
 
     def crashed_into(self, car: int) -> list[int]:
         """PyBullet ids of the bodies (objects and other cars) the car's body overlaps."""
-        me = self.cars[car].uid
-        others = [o.uid for o in self.objects] + [c.uid for i, c in enumerate(self.cars) if i != car]
-        return [uid for uid in others
-                if p.getClosestPoints(me, uid, 0.0, physicsClientId=self.client)]
+        body = self.cars[car]
+        me, mine = body.uid, body.box
+        reach = math.hypot(mine.length, mine.width) / 2
+        others = self.objects + [c for i, c in enumerate(self.cars) if i != car]
+        near = [o.uid for o in others  # bounding circles first: PyBullet only for bodies that may touch
+                if math.hypot(o.box.x - mine.x, o.box.y - mine.y) <= reach + math.hypot(o.box.length, o.box.width) / 2]
+        return [uid for uid in near if p.getClosestPoints(me, uid, 0.0, physicsClientId=self.client)]
 
     # ---- PyBullet reference view ------------------------------------------------------
     def _add_floor_visuals(self) -> None:
