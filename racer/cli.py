@@ -258,7 +258,7 @@ def tracks_list() -> None:
         table.add_column(col)
     for name in bundled_names():
         t = load(name)
-        table.add_row(name, f"{t.length:.2f}", f"{t.widths.mean():.3f}", str(len(t.center)))
+        table.add_row(name, f"{t.length:.2f}", f"{t.project(t.center).width.mean():.3f}", str(len(t.center)))
     console.print(table)
 
 
@@ -270,7 +270,8 @@ def tracks_show(track: str, plot_path: str | None, open_track: bool) -> None:
     """Describe a bundled track or a .npy file; optionally plot it."""
     from sim.track import load
     t = load(track, allow_open=open_track)
-    console.print(f"{t.name}: {t.length:.2f} m long, width {t.widths.min():.3f}-{t.widths.max():.3f} m, "
+    width = t.project(t.center).width  # the road's, as the params measure it
+    console.print(f"{t.name}: {t.length:.2f} m long, width {width.min():.3f}-{width.max():.3f} m, "
                   f"{len(t.center)} waypoints, {'loop' if t.closed else 'open'}")
     if plot_path:
         from racer.plots import plot_track

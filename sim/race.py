@@ -55,6 +55,7 @@ class RaceCar:
     steps: int = 1
     moved: float = 0.0  # m the last step moved the car
     hit: Hit | None = None  # what the car crashed into at its last crash
+    segment_hint: int | None = None  # the centre-line segment of its last projection: a local search next step
     keeps_racing: bool = False  # an opponent: put back after a failure and on after a lap, in training too
     active: bool = True  # False once its agent is done (its body is parked off the track)
 
@@ -130,6 +131,7 @@ class Race:
         for car, (x, y, yaw) in zip(self.cars, poses):
             car.state = CarState(float(x), float(y), float(yaw), 0.0, 0.0)
             car.steps, car.command, car.moved, car.hit, car.active = 1, (0.0, 0.0), 0.0, None, True
+            car.segment_hint = None  # the driving direction may have changed
             self.world.set_car_pose(car.index, *car.state[:3])
         for car in self.cars:
             front = self.front_s(car)
@@ -280,7 +282,8 @@ class Race:
     def measure(self, car: RaceCar, crashed: bool) -> dict:
         """Params of the car's current pose (progress filled in by the caller)."""
         pts = body_points(car.spec, car.state)
-        proj = self.driving.project(pts)
+        proj = self.driving.project(pts, hint=car.segment_hint)
+        car.segment_hint = int(proj.segment[0])
         steer, speed = car.command
         return build_params(
             track=self.driving, waypoints=self.waypoints, x=pts[0, 0], y=pts[0, 1], yaw=car.state.yaw,

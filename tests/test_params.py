@@ -156,8 +156,10 @@ def test_track_width_is_local(make_env):
     env = make_env(track)
     assert _pose_params(env, 5.0 - FRONT, 0.0, 0.0)["track_width"] == pytest.approx(1.0, abs=1e-9)
     assert _pose_params(env, 5.0 + FRONT, 4.0, 180.0)["track_width"] == pytest.approx(0.6, abs=1e-9)
-    # waypoint at (12, 2), the middle of the right half circle
-    assert _pose_params(env, 12.0, 2.0 - FRONT, 90.0)["track_width"] == pytest.approx(0.8, abs=1e-9)
+    # waypoint at (12, 2), the middle of the right half circle (rows 0.8 m wide): the reference's width is
+    # the distance between the borders' nearest points to it (simapp's value, worked out with shapely),
+    # and the outer border's nearest point lies on an edge of the polygon, not at the row's vertex
+    assert _pose_params(env, 12.0, 2.0 - FRONT, 90.0)["track_width"] == pytest.approx(0.7974036365067388, abs=1e-9)
     # between the waypoints at 0 deg (12, 2; width 0.8) and 5 deg (width 1 - 0.1 * (2 + 2 sin 5) = 0.7826)
     # of the right half circle: a width between the two
     a5 = math.radians(5.0)

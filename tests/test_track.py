@@ -1,9 +1,11 @@
-"""Tracks: bundled files, the generator, `.npy` I/O, refusals, projection."""
+"""Tracks: bundled files, the generator, `.npy` I/O, refusals, projection, the road and its width as
+DeepRacer's (a real track with skewed rows)."""
 from __future__ import annotations
 
 import io
 import math
 import pathlib
+import warnings
 
 import numpy as np
 import pytest
@@ -306,3 +308,104 @@ def test_checks_flag_tight_and_overlapping_loops():
     assert trackgen.surface_gap(thin) < trackgen.MIN_GAP  # the straights are 0.14 m apart
     assert trackgen.min_radius(thin) == pytest.approx(0.45**2 / 5.0, rel=0.05)
     assert trackgen.min_radius(from_centerline(_circle(400), 0.76)) == pytest.approx(2.0, rel=1e-3)
+
+
+# ---- the road as DeepRacer's: the polygon between the borders, whatever a row's direction (issue 10, item 10) ----
+TOKYO = pathlib.Path(__file__).parent / "data" / "tracks" / "Tokyo_Training_track.npy"
+
+
+def test_a_real_track_with_skewed_rows_imports():
+    """Tokyo_Training_track's rows run far along the road (row 114's border points are 0.14 m apart along
+    the centre line's normal, 1.55 m apart in fact): DeepRacer drives it, so it loads, without a warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        track = load(TOKYO)
+    arr = np.load(TOKYO)
+    assert track.closed and len(track.center) == len(arr) - 1  # one repeated row is dropped
+    assert 0.65 < track.widths.min() and track.widths.max() < 1.98  # inner to outer point of each row
+    width = track.project(track.point_at(np.linspace(0.0, track.length, 2000))[0]).width
+    assert 0.62 < width.min() and width.max() < 0.83  # the road itself
+    assert track.on_road(track.center).all()
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_the_road_is_the_polygon_between_the_borders(reverse):
+    """Just inside every border edge of Tokyo is road, just outside is not (the road lies right of the left
+    border and left of the right border, both drawn in the driving direction)."""
+    track = load(TOKYO)
+    track = track.reversed() if reverse else track
+    for border, inward in ((track.left, -1.0), (track.right, 1.0)):
+        a, b = border[:-1], border[1:]
+        d = b - a
+        length = np.hypot(d[:, 0], d[:, 1])
+        a, d, length = a[length > 0.03], d[length > 0.03], length[length > 0.03]
+        normal = inward * np.stack([-d[:, 1], d[:, 0]], axis=1) / length[:, None]
+        mid = a + 0.5 * d
+        assert track.on_road(mid + 0.005 * normal).all()
+        assert not track.on_road(mid - 0.005 * normal).any()
+
+
+def _skewed_straight() -> Track:
+    """An open road along +x, its borders y = 0.4 and y = -0.6, each row's border points 0.3 m ahead (left)
+    and behind (right) of its centre point."""
+    x = np.arange(0.0, 10.5, 0.5)
+    rows = np.stack([x, 0 * x, x + 0.3, 0 * x + 0.4, x - 0.3, 0 * x - 0.6], axis=1)
+    return from_array(rows, allow_open=True)
+
+
+def test_width_is_the_distance_between_the_borders_nearest_points():
+    """DeepRacer's `track_width` (simapp `agent_ctrl/utils.py`): the nearest point of the centre line, then
+    the nearest point of each border to it, then the distance between those two."""
+    road = _skewed_straight()
+    assert np.allclose(road.widths, math.hypot(0.6, 1.0))  # the rows
+    p = road.project(np.array([[4.2, 0.1], [4.2, 0.399], [4.2, 0.401], [4.2, -0.599], [4.2, -0.601]]))
+    assert np.allclose(p.width, 1.0) and np.allclose(p.half_left, 0.4) and np.allclose(p.half_right, 0.6)
+    assert p.on_road.tolist() == [True, True, False, True, False]
+    # the end rows close the polygon: from (-0.3, -0.6) to (0.3, 0.4) and from (9.7, -0.6) to (10.3, 0.4)
+    assert road.on_road(np.array([[0.07, 0.0], [0.0, 0.0], [10.05, 0.0], [10.07, 0.0]])).tolist() == \
+        [True, False, True, False]
+    # a 12-gon of radius 2, its borders on the vertices' normals 0.38 m either side: the borders' nearest
+    # points to a point of a centre-line edge lie on the parallel border edges, w cos(pi / 12) apart
+    n, width = 12, 0.76
+    ring = from_centerline(_circle(n), width)
+    foot = ring.point_at(ring.waypoint_s[3] + np.array([0.25, 0.5]) * (ring.waypoint_s[4] - ring.waypoint_s[3]))[0]
+    p = ring.project(foot)
+    assert np.allclose(ring.widths, width)
+    assert np.allclose(p.width, width * math.cos(math.pi / n), rtol=0, atol=1e-9)
+    assert np.allclose(p.half_left, width / 2 * math.cos(math.pi / n), rtol=0, atol=1e-9)
+
+
+def _nearest_on(line: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """The nearest point of a polyline to each point, over every edge."""
+    a, b = line[:-1], line[1:]
+    ab = b - a
+    t = np.clip(((pts[:, None] - a) * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-300), 0.0, 1.0)
+    near = a + t[..., None] * ab
+    return near[np.arange(len(pts)), np.linalg.norm(pts[:, None] - near, axis=-1).argmin(axis=1)]
+
+
+@pytest.mark.parametrize("which", ["tokyo", "tokyo-reversed", "12-gon"])
+def test_width_matches_a_brute_force_of_the_reference(which):
+    """At 4000 points of the centre line and where a border's nearest point jumps (on the outside of a bend,
+    from one edge to the next past their vertex), within 5e-5 m of the distance between the borders' nearest
+    points (the width is interpolated between samples at least every 1 cm and wherever a nearest point
+    reaches a border vertex, and worked out anew across a jump)."""
+    track = from_centerline(_circle(12), 0.76) if which == "12-gon" else load(TOKYO)
+    track = track.reversed() if which.endswith("reversed") else track
+    track.project(track.center[:1]).width  # builds the samples
+    at, profile = track._cache["borders"]  # (private) NaN where a border's nearest point jumps
+    s = np.concatenate([np.random.default_rng(3).uniform(0.0, track.length, 4000), at[np.isnan(profile[2])]])
+    foot = track.point_at(s)[0]
+    want = np.linalg.norm(_nearest_on(track.left, foot) - _nearest_on(track.right, foot), axis=1)
+    p = track.project(foot)
+    assert np.allclose(p.width, want, rtol=0, atol=5e-5)
+    assert np.allclose(p.half_left, np.linalg.norm(_nearest_on(track.left, foot) - foot, axis=1), rtol=0, atol=5e-5)
+
+
+def test_refusal_names_the_files_row(tmp_path):
+    """A repeated row is dropped (as DeepRacer does), and the narrow row is named by its row in the file."""
+    width = np.full(100, 0.76)
+    width[37] = 0.2
+    arr = _rows(_circle(), width)
+    arr = np.insert(arr, 10, arr[10], axis=0)  # row 10 twice: the narrow row is row 38 of the file
+    assert "0.200 m wide at row 38" in _refusal(tmp_path, arr)
