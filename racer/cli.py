@@ -100,10 +100,12 @@ def _hyper(pairs: tuple[str, ...], hyper_file: str | None) -> dict:
 @click.option("--run-dir", type=click.Path(file_okay=False), default=None, help="Default: runs/<time>-<track>.")
 @click.option("--opponent", "opponents", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="head-to-model: an exported bundle that drives another car (repeatable).")
+@click.option("--self-play", default=0, show_default=True, type=click.IntRange(0, 8),
+              help="head-to-model: this many more cars driven by the run's own latest checkpoint.")
 @click.option("--resume", type=click.Path(exists=True, file_okay=False),
               help="Continue a stopped or killed run (with --reward FILE: on that reward file from now on).")
 def train(reward, car, race, race_config_file, track, minutes, steps, until_lapping, seed, envs, hyper, hyper_file,
-          eval_every, strict, no_augment, opponents, run_dir, resume) -> None:
+          eval_every, strict, no_augment, opponents, self_play, run_dir, resume) -> None:
     """Train a PPO model on your reward function (a resumable run directory)."""
     from racer.runs import Run, TrainConfig
     from racer.train import train as run_training
@@ -120,7 +122,7 @@ def train(reward, car, race, race_config_file, track, minutes, steps, until_lapp
             raise click.UsageError("--reward FILE is needed (or --resume RUN)")
         cfg = TrainConfig(reward=reward, metadata=_car_metadata(car), track=track, race=race,
                           race_config=race_config(race, race_config_file),
-                          opponents=[str(Path(o).resolve()) for o in opponents], seed=seed,
+                          opponents=[str(Path(o).resolve()) for o in opponents], self_play=self_play, seed=seed,
                           envs=envs, steps=steps, minutes=minutes if minutes or steps else 10.0,
                           hyper=_hyper(hyper, hyper_file), eval_every=eval_every,
                           stop_when_lapping=until_lapping, augment=not no_augment, strict=strict)

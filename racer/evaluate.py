@@ -74,6 +74,7 @@ def _load_bundle(source: Path) -> tuple[Callable[[list], list], ModelMetadata, T
         track = str(source / track)
     cfg = TrainConfig(reward="", metadata=metadata_to_dict(car), track=track, race=bundle["race"],
                       race_config=bundle.get("race_config") or {},
+                      self_play=int(bundle["race"] == "head-to-model"),  # it races a copy of itself
                       reverse=bool(bundle.get("reverse", False)))
     return policy.actions_batch, car, cfg
 
@@ -108,7 +109,7 @@ def evaluate(source: str | Path, laps: int = 3, track: str | None = None, starts
     envs = []
     for i in range(starts):
         env = gym.make(sim.ENV_ID, mode="evaluation", laps=laps, render_mode="rgb_array" if video else None,
-                       **env_kwargs(cfg, car))
+                       **env_kwargs(cfg, car, lambda obs: predict([obs])[0]))
         envs.append(SimTraceWrapper(env, writer, episode_offset=i, episode_stride=starts, metrics=metrics))
     options = start_options(starts)
     frames: list[np.ndarray] = []

@@ -94,7 +94,8 @@ def policy_module(policy, sensors: tuple[str, ...], discrete: bool) -> nn.Module
 def record_observations(cfg: TrainConfig, car: ModelMetadata, predict, samples: int, starts: int = PARITY_STARTS,
                         seed: int = 0) -> list[dict]:
     """`samples` raw observations met by the deterministic policy in the run's env (evaluation mode)."""
-    envs = [gym.make(sim.ENV_ID, mode="evaluation", **env_kwargs(cfg, car)) for _ in range(starts)]
+    itself = lambda obs: predict([obs])[0]  # noqa: E731  (self-play runs race the policy itself)
+    envs = [gym.make(sim.ENV_ID, mode="evaluation", **env_kwargs(cfg, car, itself)) for _ in range(starts)]
     options = start_options(starts)
     try:
         obs = [env.reset(seed=seed + i, options=o)[0] for i, (env, o) in enumerate(zip(envs, options))]

@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from typing import Any
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -51,6 +52,7 @@ class TrainConfig:
     race: str = "time-trial"
     race_config: dict = field(default_factory=dict)  # the race's knobs, DeepRacer spelling (sim.race_config)
     opponents: list = field(default_factory=list)  # head-to-model: exported bundles driving the other cars
+    self_play: int = 0  # head-to-model: cars driven by the learner's own latest checkpoint
     seed: int = 0
     envs: int = 4
     steps: int | None = None
@@ -107,15 +109,23 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def env_kwargs(cfg: TrainConfig, car: ModelMetadata) -> dict:
-    """The DeepRacerEnv arguments a run's car and config give (training and evaluation alike)."""
+def env_kwargs(cfg: TrainConfig, car: ModelMetadata, itself: Callable[[dict], Any] | None = None) -> dict:
+    """The DeepRacerEnv arguments a run's car and config give (training and evaluation alike).
+    `itself`: the policy being trained or evaluated, as `obs -> action`, for the self-play cars."""
     kw = dict(track=cfg.track, sensors=list(car.sensors), action_space=car.action_space, race=cfg.race,
               race_config=cfg.race_config, reverse=cfg.reverse)
     if car.lidar_config:
         kw["lidar"] = car.lidar_config
+    opponents = []
     if cfg.opponents:
         from racer.bundle.runtime import BundlePolicy
-        kw["opponents"] = [BundlePolicy.load(path) for path in cfg.opponents]
+        opponents = [BundlePolicy.load(path) for path in cfg.opponents]
+    if cfg.self_play:
+        if itself is None:
+            raise TrainError("self-play: no policy of its own to race against was given")
+        opponents += [itself] * cfg.self_play
+    if opponents:
+        kw["opponents"] = opponents
     return kw
 
 

@@ -2,6 +2,7 @@
 directory (layout in racer/runs.py)."""
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 import os
@@ -48,14 +49,14 @@ def library_versions() -> dict:
 
 
 def make_vec_env(cfg: TrainConfig, run: Run, log, writer: SimTraceWriter, metrics: MetricsWriter,
-                 episode_base: int) -> VecMonitor:
+                 episode_base: int, itself: MirrorOpponent | None = None) -> VecMonitor:
     """`cfg.envs` training envs in one process, each with its own import of the reward file."""
     car = cfg.car()
 
     def factory(rank: int) -> Callable[[], gym.Env]:
         def make() -> gym.Env:
             reward = RewardFunction(str(run.reward_file), strict=cfg.strict, log=log)
-            env = gym.make(sim.ENV_ID, reward_fn=reward, start_offset=rank / cfg.envs, **env_kwargs(cfg, car))
+            env = gym.make(sim.ENV_ID, reward_fn=reward, start_offset=rank / cfg.envs, **env_kwargs(cfg, car, itself))
             env = SimTraceWrapper(env, writer, episode_offset=episode_base + rank, episode_stride=cfg.envs,
                                   metrics=metrics)
             return CameraAugment(env) if cfg.augment else env
@@ -82,12 +83,31 @@ def make_model(cfg: TrainConfig, vec, tensorboard: Path | None) -> PPO:
         raise TrainError(f"--hyper: {exc or type(exc).__name__} (hyperparameters {hyper})") from None
 
 
+class MirrorOpponent:
+    """Self-play: drives another car with a frozen copy of the learner's policy, renewed at each checkpoint."""
+
+    def __init__(self) -> None:
+        self.policy = None
+
+    def refresh(self, policy) -> None:
+        if self.policy is None:
+            self.policy = copy.deepcopy(policy).eval()
+        else:
+            self.policy.load_state_dict(policy.state_dict())
+
+    def __call__(self, obs: dict):
+        if self.policy is None:
+            raise TrainError("self-play: the opponent has no policy yet")
+        action, _ = self.policy.predict(obs, deterministic=True)
+        return action
+
+
 class MultiStartEvaluator:
     """Evaluation laps from evenly spread start points, batched over one env per start."""
 
-    def __init__(self, cfg: TrainConfig, starts: int):
+    def __init__(self, cfg: TrainConfig, starts: int, itself: MirrorOpponent | None = None):
         car = cfg.car()
-        self.envs = [gym.make(sim.ENV_ID, mode="evaluation", **env_kwargs(cfg, car)) for _ in range(starts)]
+        self.envs = [gym.make(sim.ENV_ID, mode="evaluation", **env_kwargs(cfg, car, itself)) for _ in range(starts)]
         self.options = start_options(starts)
 
     def run(self, predict: Callable[[list], list], laps: int) -> list[list[LapResult]]:
@@ -118,8 +138,10 @@ class RunCallback(BaseCallback):
     """Budget, atomic checkpoints, multi-start evaluation with best-checkpoint keeping, trace files."""
 
     def __init__(self, cfg: TrainConfig, run: Run, state: RunState, writer: SimTraceWriter, metrics: MetricsWriter,
-                 evaluator: MultiStartEvaluator, log, progress: Callable[[dict], None] | None = None):
+                 evaluator: MultiStartEvaluator, log, progress: Callable[[dict], None] | None = None,
+                 itself: MirrorOpponent | None = None):
         super().__init__()
+        self.itself = itself
         self.cfg, self.run, self.state, self.writer, self.evaluator = cfg, run, state, writer, evaluator
         self.metrics = metrics
         self.log, self.progress = log, progress
@@ -167,6 +189,8 @@ class RunCallback(BaseCallback):
         self.state.steps, self.state.wall_seconds = self.num_timesteps, self.wall()
         _atomic_save(self.model, self.run.checkpoints / "last.zip")
         self.run.save_state(self.state)
+        if self.itself is not None:
+            self.itself.refresh(self.model.policy)  # self-play: the other cars drive this checkpoint
         self.run.link_latest()  # the newest run that can be evaluated and resumed
 
     def _evaluate(self) -> bool:
@@ -207,13 +231,14 @@ def preflight(cfg: TrainConfig) -> None:
     from sim.track import load as load_track
     cfg.check_ranges()
     parse_race_config(cfg.race, cfg.race_config)
-    if (cfg.race == "head-to-model") != bool(cfg.opponents):
-        raise TrainError("--opponent: a head-to-model race needs at least one opponent bundle, and only it takes them")
+    if (cfg.race == "head-to-model") != bool(cfg.opponents or cfg.self_play):
+        raise TrainError("--opponent / --self-play: a head-to-model race needs at least one opponent (a bundle, or "
+                         "--self-play N cars driven by the run's own checkpoints), and only it takes them")
     load_track(cfg.track)
     car = cfg.car()
     RewardFunction(cfg.reward, strict=cfg.strict, log=lambda text: None)
     check_hyper(cfg.hyper)
-    vec = DummyVecEnv([lambda: gym.make(sim.ENV_ID, **env_kwargs(cfg, car))])
+    vec = DummyVecEnv([lambda: gym.make(sim.ENV_ID, **env_kwargs(cfg, car, MirrorOpponent()))])
     try:
         make_model(cfg, vec, None)
     finally:
@@ -286,15 +311,17 @@ def _train(run: Run, progress: Callable[[dict], None] | None) -> tuple[Run, RunS
                                 start_iteration=next_free_iteration(run.path / "training-simtrace"))
         metrics = MetricsWriter(run.path / "metrics" / "training_metrics.json", phase="training", autosave=False)
         episode_base = max(len(metrics.metrics), next_free_episode(run.path / "training-simtrace"))
-        vec = make_vec_env(cfg, run, log_file, writer, metrics, episode_base)
+        itself = MirrorOpponent()
+        vec = make_vec_env(cfg, run, log_file, writer, metrics, episode_base, itself)
         last = run.checkpoints / "last.zip"
         if last.exists():
             model = PPO.load(last, env=vec, device="cpu", tensorboard_log=str(run.path / "tensorboard"))
             log(f"resumed from {last} at {model.num_timesteps} steps")
         else:
             model = make_model(cfg, vec, run.path / "tensorboard")
-        evaluator = MultiStartEvaluator(cfg, cfg.eval_starts)
-        callback = RunCallback(cfg, run, state, writer, metrics, evaluator, log, progress)
+        itself.refresh(model.policy)
+        evaluator = MultiStartEvaluator(cfg, cfg.eval_starts, itself)
+        callback = RunCallback(cfg, run, state, writer, metrics, evaluator, log, progress, itself)
         total = cfg.steps if cfg.steps is not None else 10**12
         try:
             if model.num_timesteps < total:

@@ -82,3 +82,16 @@ def test_train_against_an_opponent_bundle(tmp_path):
     assert r.exit_code == 0, r.output
     config = json.loads((run / "config.json").read_text())["config"]
     assert config["race"] == "head-to-model" and config["opponents"][0].endswith("bundle-oval")
+
+
+def test_self_play_trains_against_its_own_checkpoints_and_evaluates(tmp_path):
+    car = tmp_path / "car.json"
+    car.write_text(json.dumps(LIDAR_CAR))
+    run = tmp_path / "run"
+    r = _cli("train", "--reward", str(REWARD), "--car", str(car), "--track", "oval", "--steps", "512",
+             "--envs", "2", "--hyper", "n_steps=128", "--hyper", "batch_size=64", "--eval-every", "100000",
+             "--race", "head-to-model", "--self-play", "1", "--run-dir", str(run))
+    assert r.exit_code == 0, r.output
+    assert json.loads((run / "config.json").read_text())["config"]["self_play"] == 1
+    report = evaluate(run, laps=1, out_dir=tmp_path / "eval")
+    assert json.loads(report.files["report"].read_text())["race"] == "head-to-model"

@@ -9,8 +9,10 @@ import sys
 import time
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from racer.cli import main
@@ -20,7 +22,7 @@ from racer.metrics import MetricsWriter
 from racer.reward import example_rewards
 from racer.runs import Run, TrainConfig, TrainError
 from racer.simtrace import COLUMNS, SimTraceWriter, read_trace
-from racer.train import make_vec_env, train
+from racer.train import MirrorOpponent, make_model, make_vec_env, train
 
 ROOT = Path(__file__).parent.parent
 LIDAR_CAR = metadata_to_dict(parse_metadata({"sensor": ["LIDAR"]}, where="test"))
@@ -170,3 +172,29 @@ def test_evaluating_again_replaces_the_evaluation_metrics(short_run, tmp_path):
     evaluate(short_run.path, laps=1, starts=2, out_dir=out)
     second = json.loads((out / "evaluation_metrics.json").read_text())["metrics"]
     assert len(first) == len(second) >= 2  # like the trace and the report, not appended to
+
+
+def test_mirror_opponent_is_a_frozen_copy_renewed_at_each_checkpoint(tmp_path):
+    from stable_baselines3.common.vec_env import DummyVecEnv
+    cfg = lidar_config()
+    vec = DummyVecEnv([lambda: gym.make("racer/DeepRacer-v0", track="oval", sensors=["LIDAR"])])
+    model = make_model(cfg, vec, None)
+    obs = vec.envs[0].reset(seed=0)[0]
+    mirror = MirrorOpponent()
+    with pytest.raises(TrainError, match="no policy yet"):
+        mirror(obs)
+    mirror.refresh(model.policy)
+
+    def logits(policy) -> torch.Tensor:
+        with torch.no_grad():
+            return policy.get_distribution(policy.obs_to_tensor(obs)[0]).distribution.logits
+
+    assert torch.equal(logits(mirror.policy), logits(model.policy))
+    with torch.no_grad():
+        for p in model.policy.action_net.parameters():
+            p.add_(1.0)
+    assert not torch.equal(logits(mirror.policy), logits(model.policy))  # frozen until the next checkpoint
+    mirror.refresh(model.policy)
+    assert torch.equal(logits(mirror.policy), logits(model.policy))
+    assert 0 <= int(mirror(obs)) < vec.action_space.n
+    vec.close()
