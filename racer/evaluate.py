@@ -132,7 +132,8 @@ def evaluate(source: str | Path, laps: int = 3, track: str | None = None, starts
         report.files["camera_gif"] = out / "camera.gif"
         save_gif(frames, report.files["camera_gif"])
         report.files["top_down_gif"] = out / "top_down.gif"
-        save_gif(top_down_frames(track_obj, [r for r in rows if r["episode"] == 0]), report.files["top_down_gif"])
+        save_gif(top_down_frames(track_obj, [r for r in rows if r["episode"] == 0], boxes=boxes),
+                 report.files["top_down_gif"])
     if compare_expert:
         limit = speed_limit(car)
         report.expert_laps = [drive_expert(cfg.track, laps, max_speed=limit, reverse=cfg.reverse, start=o["start"],

@@ -1,11 +1,9 @@
 """Plots: tracks, racing lines, rewards over the track."""
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import matplotlib
-import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -61,7 +59,7 @@ def plot_racing_line(track: Track, rows: list[dict], path: str, boxes: Sequence[
     fig, ax = plt.subplots(figsize=(8, 6))
     _draw_borders(ax, track)
     for box in boxes:
-        ax.fill(*footprint(box).T, color=[c / 255 for c in box.color], zorder=2)
+        ax.fill(*box.footprint().T, color=[c / 255 for c in box.color], zorder=2)
     driven = [r for r in rows if r["episode_status"] not in (R.Status.PREPARE, R.Status.PAUSE)] or rows
     points = ax.scatter([r["X"] for r in driven], [r["Y"] for r in driven], c=[r["throttle"] for r in driven],
                         cmap="plasma", s=8, zorder=3)
@@ -78,13 +76,6 @@ def plot_racing_line(track: Track, rows: list[dict], path: str, boxes: Sequence[
     ax.set_title(f"racing line on {track.name}")
     fig.savefig(path, dpi=100)
     plt.close(fig)
-
-
-def footprint(box: Box) -> np.ndarray:
-    """The (4, 2) corners of a box's footprint on the floor."""
-    c, s = math.cos(box.yaw), math.sin(box.yaw)
-    half = np.array([[1, 1], [-1, 1], [-1, -1], [1, -1]]) * (box.length / 2, box.width / 2)
-    return half @ np.array([[c, s], [-s, c]]) + (box.x, box.y)
 
 
 def _moving_average(values, window: int):

@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 
 from sim.car import CarSpec
 from sim.laps import LapResult, Policy, run_laps
-from sim.render import TEXTURE_RES, texture_for
+from sim.render import TEXTURE_RES, Box, texture_for
 from sim.track import Track
 
 CAR_COLOR = (255, 0, 255)  # magenta: no paint on the floor uses it
@@ -23,7 +23,7 @@ VIEW_MARGIN = 0.3  # m of floor round the track's borders
 class TopDownView:
     """The painted floor of a track scaled into a `size` (width, height) image, +y up."""
 
-    def __init__(self, track: Track, size: tuple[int, int]):
+    def __init__(self, track: Track, size: tuple[int, int], boxes: Sequence[Box] = ()):
         tex = texture_for(track)
         xmin, ymin, xmax, ymax = track.bounds
         c0 = max(0, int((xmin - VIEW_MARGIN - tex.x0) / TEXTURE_RES))
@@ -40,6 +40,9 @@ class TopDownView:
         self.background.paste(fitted, (self.left, self.top))
         self.x0, self.y1 = tex.x0 + c0 * TEXTURE_RES, tex.y0 + r1 * TEXTURE_RES
         self.px_per_m = self.scale / TEXTURE_RES
+        draw = ImageDraw.Draw(self.background)
+        for box in boxes:  # obstacles stand still: drawn into the background once
+            draw.polygon([self.to_pixels(x, y) for x, y in box.footprint()], fill=box.color)
 
     def to_pixels(self, x: float, y: float) -> tuple[float, float]:
         """Image (column, row) of a world point."""
@@ -66,9 +69,10 @@ class TopDownView:
         return np.asarray(img)
 
 
-def top_down_frames(track: Track, rows: Sequence[dict], size: tuple[int, int] = (320, 240)) -> list[np.ndarray]:
-    """One RGB uint8 frame (height, width, 3) per trace row, drawn from above."""
-    view = TopDownView(track, size)
+def top_down_frames(track: Track, rows: Sequence[dict], size: tuple[int, int] = (320, 240),
+                    boxes: Sequence[Box] = ()) -> list[np.ndarray]:
+    """One RGB uint8 frame (height, width, 3) per trace row, drawn from above, with the obstacle boxes."""
+    view = TopDownView(track, size, boxes)
     return [view.frame(r["X"], r["Y"], r["yaw"]) for r in rows]
 
 

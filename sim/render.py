@@ -40,6 +40,12 @@ class Box:
     height: float
     color: tuple[int, int, int]
 
+    def footprint(self) -> np.ndarray:
+        """The (4, 2) corners of the box on the floor."""
+        c, s = math.cos(self.yaw), math.sin(self.yaw)
+        half = np.array([[1, 1], [-1, 1], [-1, -1], [1, -1]]) * (self.length / 2, self.width / 2)
+        return half @ np.array([[c, s], [-s, c]]) + (self.x, self.y)
+
 
 class FloorTexture:
     """The painted floor as RGB and contract-grayscale rasters at TEXTURE_RES."""

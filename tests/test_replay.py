@@ -174,3 +174,18 @@ def test_racing_line_plot_draws_the_boxes(tmp_path, evaluation_trace):
         img = np.asarray(Image.open(tmp_path / "line.png").convert("RGB")).astype(int)
         counts.append(int(np.all(np.abs(img - green) < 20, axis=-1).sum()))
     assert counts[0] == 0 and counts[1] > 30
+
+
+def test_top_down_frames_draw_the_boxes_where_they_stand():
+    from sim.render import Box
+    track = load("oval")
+    (x, y), yaw = track.point_at(2.0)
+    green = (20, 200, 60)
+    box = Box(float(x), float(y), float(yaw), 0.4, 0.3, 0.25, green)
+    row = {"X": float(track.center[0][0]), "Y": float(track.center[0][1]), "yaw": 0.0}
+    [plain] = top_down_frames(track, [row])
+    [frame] = top_down_frames(track, [row], boxes=[box])
+    view = TopDownView(track, (320, 240))
+    col, r = (round(v) for v in view.to_pixels(float(x), float(y)))
+    assert tuple(frame[r, col]) == green and tuple(plain[r, col]) != green
+    assert np.all(np.abs(frame.astype(int) - green) < 5, axis=-1).sum() >= 4  # 0.4 x 0.3 m at this scale
