@@ -43,4 +43,4 @@ class Lidar:
         d = self.world.cast_rays(self.car, origin, self._angles + yaw, self.reach, cfg.range_max)
         if cfg.noise_std > 0:
             d = d + self.rng.normal(0.0, cfg.noise_std, size=d.shape).astype(np.float32)
-        return np.clip(d, cfg.range_min, cfg.range_max)
+        return np.minimum(np.maximum(d, cfg.range_min), cfg.range_max)

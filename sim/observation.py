@@ -235,7 +235,7 @@ def lidar_observation(beams: np.ndarray, sensor: str, cfg: LidarConfig = LidarCo
     """The `beams` distances (m, in beam order) -> the named lidar sensor's observation."""
     b = np.asarray(beams, dtype=np.float32)
     if sensor == "LIDAR":
-        return np.clip(b, cfg.range_min, cfg.clip_max).astype(np.float32)
+        return np.minimum(np.maximum(b, cfg.range_min), cfg.clip_max)  # np.clip's dispatch costs 3 us a call
     sectors = np.array_split(b, cfg.num_sectors)
     if sensor == "SECTOR_LIDAR":
         return np.array([float(np.any(s < cfg.sector_threshold)) for s in sectors], dtype=np.float32)

@@ -35,6 +35,7 @@ BOT_SPEC = CarSpec(length=0.32352, width=0.1961)  # the reference's bot car coll
 BOT_COLOR = (40, 120, 220)
 RESET_STEP, RESET_TRIES = 0.25, 20  # m back, and how often, from a reset spot that touches a box
 _PARKED = (1e3, 1e3)  # where bodies wait for their first layout
+_COUNT_KEYS = {status: f"{status.value}_count" for status in R.FAILURES}  # info keys: "off_track_count", ...
 
 
 @dataclass
@@ -360,5 +361,5 @@ class Race:
         lap = car.lap
         return {"params": car.params, "status": car.status, "laps": lap.laps_done,
                 "lap_times": list(lap.lap_times), "resets": lap.resets,
-                **{f"{k}_count": v for k, v in lap.counts.items()},
+                **{_COUNT_KEYS[k]: v for k, v in lap.counts.items()},
                 "sim_time": self.sim_time, "command": car.command}

@@ -7,7 +7,7 @@ answers ray casts (LIDAR), overlaps (crashes) and renders a reference camera vie
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pybullet as p
@@ -99,7 +99,8 @@ class World:
         self._set_pose(self.objects[index], x, y, yaw)
 
     def _set_pose(self, body: Body, x: float, y: float, yaw: float) -> None:
-        body.box = replace(body.box, x=x, y=y, yaw=yaw)
+        b = body.box
+        body.box = Box(x, y, yaw, b.length, b.width, b.height, b.color)  # (dataclasses.replace: 6 us)
         p.resetBasePositionAndOrientation(body.uid, [x, y, body.box.height / 2],
                                           [0.0, 0.0, math.sin(yaw / 2), math.cos(yaw / 2)],
                                           physicsClientId=self.client)
