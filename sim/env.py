@@ -18,7 +18,7 @@ from sim.lidar import Lidar
 from sim.observation import (CameraConfig, LidarConfig, SensorSuite, camera_observation, observation_shapes)
 from sim.layout import lane_pose, start_grid
 from sim.race import Race, RaceCar
-from sim.race_config import RACE_TYPES, RaceConfig, parse_race_config
+from sim.race_config import RACE_TYPES, RaceConfig, RaceConfigError, parse_race_config
 from sim.params import default_reward
 from sim.render import CameraRig
 from sim.reward_check import RewardError, check_reward  # noqa: F401  (RewardError re-exported)
@@ -103,7 +103,7 @@ class DeepRacerEnv(gym.Env):
         self.race = Race(self.track, rules, config)
         self.car = self.race.add_car(self.spec_car, self.suite, reward_fn or default_reward, np.random.default_rng())
         if (config.race == "head-to-model") != bool(opponents):
-            raise ValueError("opponents: a head-to-model race needs at least one (opponents=[policy, ...]; "
+            raise RaceConfigError("opponents: a head-to-model race needs at least one (opponents=[policy, ...]; "
                              "sim.parallel_env races learners against each other), and only it takes them")
         self.opponents = [(opp, self._opponent_car(opp)) for opp in opponents]
         shapes = observation_shapes(self.suite)
