@@ -71,7 +71,10 @@ class BotCar:
         """Lateral offset at (unwrapped) arc length `s` of this bot's path, the last finished change
         included (the heading looks a little behind)."""
         travel = s - self._s0
-        a, b = lane_offset(self.track, s, self._lane), lane_offset(self.track, s, -self._lane)
+        a = lane_offset(self.track, s, self._lane)
+        if self._last_change_at + self._cfg.lane_change_distance <= travel <= self._change_at:
+            return a  # on its lane, between changes
+        b = lane_offset(self.track, s, -self._lane)
         if travel < self._last_change_at + self._cfg.lane_change_distance:
             return b + (a - b) * self._blend(travel, self._last_change_at)
         return a + (b - a) * self._blend(travel, self._change_at)

@@ -44,9 +44,13 @@ class _Frame:
 
 
 _FRAMES: WeakKeyDictionary[Track, _Frame] = WeakKeyDictionary()
+_LAST: list[tuple[Track, _Frame] | None] = [None]  # the last track asked about (holds it until another one)
 
 
 def _frame(track: Track) -> _Frame:
+    last = _LAST[0]
+    if last is not None and last[0] is track:  # the common case, a bot asking about its track again
+        return last[1]
     frame = _FRAMES.get(track)
     if frame is None:
         c = track.center
@@ -57,6 +61,7 @@ def _frame(track: Track) -> _Frame:
                        [tuple(n) for n in vn.tolist()], {1: at.half_left.tolist(), -1: at.half_right.tolist()},
                        1 if area >= 0 else -1)
         _FRAMES[track] = frame
+    _LAST[0] = (track, frame)
     return frame
 
 
