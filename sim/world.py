@@ -129,15 +129,35 @@ class World:
         out = np.full(len(angles), max_range, dtype=np.float32)
         if self.clearance(car, ox, oy) > reach:
             return out  # nothing within reach: no need to ask PyBullet
-        ends = np.stack([ox + reach * np.cos(angles), oy + reach * np.sin(angles),
-                         np.full(len(angles), oz)], axis=1)
+        cast = np.flatnonzero(self._rays_that_may_hit(car, ox, oy, angles, reach))
+        if not len(cast):
+            return out
+        a = angles[cast]
+        ends = np.stack([ox + reach * np.cos(a), oy + reach * np.sin(a), np.full(len(a), oz)], axis=1)
         starts = np.broadcast_to(np.asarray(origin, dtype=float), ends.shape)
         hits = p.rayTestBatch(starts, ends, collisionFilterMask=_ALL & ~self.cars[car].group,
                               physicsClientId=self.client)
-        for i, h in enumerate(hits):
+        for i, h in zip(cast, hits):
             if h[0] >= 0:
                 out[i] = h[2] * reach
         return out
+
+    def _rays_that_may_hit(self, car: int, ox: float, oy: float, angles: np.ndarray, reach: float) -> np.ndarray:
+        """Which rays from (ox, oy) may meet a body within `reach`: those inside the angle a body's bounding
+        circle subtends (every ray when a room wall is within reach or the origin is inside a circle)."""
+        x0, y0, x1, y1 = self.room
+        if min(ox - x0, x1 - ox, oy - y0, y1 - oy) <= reach:
+            return np.ones(len(angles), dtype=bool)
+        may = np.zeros(len(angles), dtype=bool)
+        for b in [o.box for o in self.objects] + [c.box for i, c in enumerate(self.cars) if i != car]:
+            radius, d = math.hypot(b.length, b.width) / 2, math.hypot(b.x - ox, b.y - oy)
+            if d - radius > reach:
+                continue
+            if d <= radius:
+                return np.ones(len(angles), dtype=bool)
+            half = math.asin(radius / d) + 1e-6
+            may |= np.abs((angles - math.atan2(b.y - oy, b.x - ox) + math.pi) % (2 * math.pi) - math.pi) <= half
+        return may
 
     def crashed_into(self, car: int) -> list[int]:
         """PyBullet ids of the bodies (objects and other cars) the car's body overlaps."""

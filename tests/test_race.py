@@ -147,3 +147,25 @@ def test_head_to_bot_bots_drive_their_lanes_at_the_configured_speed():
         check_env(env.unwrapped, skip_render_check=True)
     finally:
         env.close()
+
+
+def test_lidar_casts_only_rays_that_may_hit_and_reads_the_same():
+    """World.cast_rays skips rays outside every body's bounding angle: the scan equals casting every ray."""
+    import pybullet as p
+    env = gymnasium.make("racer/DeepRacer-v0", track="reinvent-like", sensors=["LIDAR"], race="object-avoidance",
+                         race_config={"NUMBER_OF_OBSTACLES": 6, "RANDOMIZE_OBSTACLE_LOCATIONS": True}).unwrapped
+    try:
+        env.reset(seed=1)
+        w, rng, car = env.world, np.random.default_rng(0), env.car_index
+        for i in range(500):
+            box = w.objects[i % 6].box  # poses round the boxes, some inside them
+            x, y, yaw = box.x + rng.uniform(-1.3, 1.3), box.y + rng.uniform(-1.3, 1.3), rng.uniform(-3.2, 3.2)
+            angles = env.suite.lidar.beam_angles() + yaw
+            fast = w.cast_rays(car, (x, y, 0.08), angles, 1.0, 12.0)
+            ends = np.stack([x + np.cos(angles), y + np.sin(angles), np.full(len(angles), 0.08)], axis=1)
+            hits = p.rayTestBatch(np.broadcast_to([x, y, 0.08], ends.shape), ends, physicsClientId=w.client,
+                                  collisionFilterMask=0x7FFFFFFF & ~w.cars[car].group)  # all but its own body
+            every = np.array([h[2] if h[0] >= 0 else 12.0 for h in hits], dtype=np.float32)
+            np.testing.assert_array_equal(fast, every)
+    finally:
+        env.close()
