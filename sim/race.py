@@ -296,7 +296,8 @@ class Race:
     def objects_seen_by(self, car: RaceCar) -> list[ObjectInfo]:
         """Every other object the car's reward sees: obstacle boxes, bot cars, then the other racing cars."""
         w = self.world
-        return [ObjectInfo(b.box.x, b.box.y, s=s, offset=off) for b, (s, off) in zip(w.objects, self._box_places)] + \
+        known = self._box_places + [(None, None)] * (len(w.objects) - len(self._box_places))  # added since: projected
+        return [ObjectInfo(b.box.x, b.box.y, s=s, offset=off) for b, (s, off) in zip(w.objects, known)] + \
                [ObjectInfo(*bot.pose[:2], bot.heading, bot.speed, bot.s, bot.offset) for bot in self.bots] + \
                [ObjectInfo(w.cars[o.index].box.x, w.cars[o.index].box.y, w.cars[o.index].box.yaw)
                 for o in self.cars if o is not car]

@@ -169,3 +169,16 @@ def test_lidar_casts_only_rays_that_may_hit_and_reads_the_same():
             np.testing.assert_array_equal(fast, every)
     finally:
         env.close()
+
+
+def test_a_box_added_after_the_reset_is_in_the_params_at_once():
+    env = gymnasium.make("racer/DeepRacer-v0", track="reinvent-like", sensors=["LIDAR"])
+    try:
+        env.reset(seed=0)
+        env.unwrapped.world.add_box(1.5, 0.0, 0.0)
+        _, _, _, _, info = env.step(0)
+        assert info["params"]["objects_location"] == [[1.5, 0.0]]
+        assert info["params"]["objects_distance"][0] == pytest.approx(
+            float(env.unwrapped.track.project(np.array([[1.5, 0.0]])).s[0]))
+    finally:
+        env.close()
