@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,8 +42,10 @@ class Params(dict):
         return Params(copy_params(self))
 
 
+@lru_cache(maxsize=32)
 def waypoint_list(track: Track) -> list[tuple[float, float]]:
-    """The `waypoints` value: centre-line points as (x, y) tuples (immutable, safe to share)."""
+    """The `waypoints` value: centre-line points as (x, y) tuples, made once per track (the reward gets
+    a copy of the list, and its items are immutable, so it is shared)."""
     return [(float(x), float(y)) for x, y in track.center]
 
 
