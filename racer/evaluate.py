@@ -114,6 +114,9 @@ def evaluate(source: str | Path, laps: int = 3, track: str | None = None, starts
     options = start_options(starts)
     frames: list[np.ndarray] = []
     record = _recording(predict, envs[0], frames) if video else predict
+    bot_paths: list[list[tuple[float, float]]] = [[] for _ in envs[0].unwrapped.race.bots]
+    if bot_paths:
+        record = _tracking_bots(record, envs[0], bot_paths)
     try:
         results = run_laps_batch(envs, record, options, seed=seed)
         boxes = [body.box for body in envs[0].unwrapped.world.objects]  # the first start's layout
@@ -126,7 +129,8 @@ def evaluate(source: str | Path, laps: int = 3, track: str | None = None, starts
     track_obj = envs[0].unwrapped.track
     rows = read_trace(report.files["trace"])
     report.files["racing_line"] = out / "racing_line.png"
-    plot_racing_line(track_obj, [r for r in rows if r["episode"] == 0], report.files["racing_line"], boxes)
+    plot_racing_line(track_obj, [r for r in rows if r["episode"] == 0], report.files["racing_line"], boxes,
+                     bot_paths)
     if video:
         from racer.replay import save_gif, top_down_frames
         report.files["camera_gif"] = out / "camera.gif"
@@ -146,6 +150,16 @@ def evaluate(source: str | Path, laps: int = 3, track: str | None = None, starts
         "expert_laps": [[l.as_dict() for l in r] for r in report.expert_laps] if report.expert_laps else None,
     }, indent=2))
     return report
+
+
+def _tracking_bots(predict: Callable[[list], list], env: gym.Env,
+                   paths: list[list[tuple[float, float]]]) -> Callable[[list], list]:
+    """Wrap a batched policy so the first env's bot cars' positions are kept at each step."""
+    def policy(obs_list: list) -> list:
+        for path, bot in zip(paths, env.unwrapped.race.bots):
+            path.append(bot.pose[:2])
+        return predict(obs_list)
+    return policy
 
 
 def _recording(predict: Callable[[list], list], env: gym.Env, frames: list) -> Callable[[list], list]:

@@ -49,9 +49,10 @@ def _draw_borders(ax, track: Track) -> None:
         ax.plot(line[:, 0], line[:, 1], "k-", lw=1)
 
 
-def plot_racing_line(track: Track, rows: list[dict], path: str, boxes: Sequence[Box] = ()) -> None:
+def plot_racing_line(track: Track, rows: list[dict], path: str, boxes: Sequence[Box] = (),
+                     bot_paths: Sequence[Sequence[tuple[float, float]]] = ()) -> None:
     """The driven path of trace rows (X, Y) coloured by commanded speed; failures and put-backs marked;
-    the obstacle `boxes` drawn as their footprints."""
+    the obstacle `boxes` drawn as their footprints, and the bot cars' paths as grey lines."""
     from sim import rules as R
 
     if not rows:
@@ -60,6 +61,9 @@ def plot_racing_line(track: Track, rows: list[dict], path: str, boxes: Sequence[
     _draw_borders(ax, track)
     for box in boxes:
         ax.fill(*box.footprint().T, color=[c / 255 for c in box.color], zorder=2)
+    for i, bot_path in enumerate(bot_paths):
+        if bot_path:
+            ax.plot(*zip(*bot_path), "-", color="0.45", lw=1.5, zorder=2, label="bot cars" if i == 0 else None)
     driven = [r for r in rows if r["episode_status"] not in (R.Status.PREPARE, R.Status.PAUSE)] or rows
     points = ax.scatter([r["X"] for r in driven], [r["Y"] for r in driven], c=[r["throttle"] for r in driven],
                         cmap="plasma", s=8, zorder=3)
@@ -70,7 +74,7 @@ def plot_racing_line(track: Track, rows: list[dict], path: str, boxes: Sequence[
     for marked, style, label in ((failed, "rx", "off track / crash"), (put_back, "b^", "put back")):
         if marked:
             ax.plot([r["X"] for r in marked], [r["Y"] for r in marked], style, ms=8, label=label, zorder=4)
-    if failed or put_back:
+    if failed or put_back or any(bot_paths):
         ax.legend()
     ax.set_aspect("equal")
     ax.set_title(f"racing line on {track.name}")

@@ -189,3 +189,15 @@ def test_top_down_frames_draw_the_boxes_where_they_stand():
     col, r = (round(v) for v in view.to_pixels(float(x), float(y)))
     assert tuple(frame[r, col]) == green and tuple(plain[r, col]) != green
     assert np.all(np.abs(frame.astype(int) - green) < 5, axis=-1).sum() >= 4  # 0.4 x 0.3 m at this scale
+
+
+def test_racing_line_plot_draws_the_bots_paths(tmp_path, evaluation_trace):
+    rows, _ = evaluation_trace
+    track = load("oval")
+    path = [tuple(track.point_at(s, 0.2)[0]) for s in np.linspace(0.0, 4.0, 40)]
+    counts = []
+    for paths in ((), (path,)):
+        plot_racing_line(track, rows, str(tmp_path / "line.png"), bot_paths=paths)
+        img = np.asarray(Image.open(tmp_path / "line.png").convert("RGB")).astype(int)
+        counts.append(int(np.all(np.abs(img - 115) < 6, axis=-1).sum()))  # matplotlib grey "0.45"
+    assert counts[1] > counts[0] + 50
