@@ -19,7 +19,8 @@ from sim.bots import BotCar
 from sim.car import CONTROL_DT, CarSpec, CarState, body_points, clip_command, step_dynamics
 from sim.lidar import Lidar
 from sim.observation import SensorSuite, lidar_observation
-from sim.layout import CENTRE, Place, bot_layout, lane_pose, obstacle_layout, reset_spot, start_lane
+from sim.layout import (CENTRE, Place, bot_layout, lane_pose, nearest_object, obstacle_layout, reset_spot,
+                        start_lane)
 from sim.params import ObjectInfo, build_params, copy_params, waypoint_list
 from sim.race_config import RaceConfig, parse_race_config
 from sim.render import CameraRig
@@ -56,6 +57,7 @@ class RaceCar:
     steps: int = 1
     moved: float = 0.0  # m the last step moved the car
     hit: Hit | None = None  # what the car crashed into at its last crash
+    box_resets: tuple[int, int] = (-1, 0)  # (box, resets near it in a row): ENABLE_MERCY_RESET's count
     segment_hint: int | None = None  # the centre-line segment of its last projection: a local search next step
     keeps_racing: bool = False  # an opponent: put back after a failure and on after a lap, in training too
     active: bool = True  # False once its agent is done (its body is parked off the track)
@@ -132,6 +134,7 @@ class Race:
         for car, (x, y, yaw) in zip(self.cars, poses):
             car.state = CarState(float(x), float(y), float(yaw), 0.0, 0.0)
             car.steps, car.command, car.moved, car.hit, car.active = 1, (0.0, 0.0), 0.0, None, True
+            car.box_resets = (-1, 0)
             car.segment_hint = None  # the driving direction may have changed
             self.world.set_car_pose(car.index, *car.state[:3])
         for car in self.cars:
@@ -304,13 +307,15 @@ class Race:
 
     def put_back(self, car: RaceCar, status: R.Status) -> None:
         """Evaluation reset, standing still.  Time trial: on the centre line at the lap's furthest progress.
-        With obstacles, as the reference: near a box RESET_BEHIND_DIST behind it in the free lane, else at
-        the furthest progress on the lane nearer the car."""
+        With obstacles, as the reference: near a box RESET_BEHIND_DIST behind it in the free lane (with
+        ENABLE_MERCY_RESET, after MAX_RESETS_AFTER_CRASH resets in a row there, RESET_AHEAD_DIST ahead of it),
+        else at the furthest progress on the lane nearer the car."""
         lap = car.lap
         s = lap.start_s + lap.best_distance - car.spec.front_point
         if self.boxes:
             offset = float(self.driving.project(np.array([car.state[:2]])).offset[0])
-            spot, lane = reset_spot(self.driving, s % self.driving.length, offset, self.boxes, self.config)
+            s = s % self.driving.length
+            spot, lane = reset_spot(self.driving, s, offset, self.boxes, self.config, ahead=self._mercy(car, s))
             x, y, yaw = self._clear_spot(car, spot, lane)
         else:
             (x, y), yaw = self.driving.point_at(s)
@@ -321,6 +326,18 @@ class Race:
         else:
             lap.last_s = self.front_s(car)
             lap.distance = lap.best_distance
+
+    def _mercy(self, car: RaceCar, s: float) -> bool:
+        """Count a reset near a box; True when this one is the MAX_RESETS_AFTER_CRASH-th there in a row and
+        ENABLE_MERCY_RESET is on (then the count starts again)."""
+        near = nearest_object(self.driving, s, self.boxes)
+        if near is None:
+            car.box_resets = (-1, 0)
+            return False
+        count = car.box_resets[1] + 1 if car.box_resets[0] == near else 1
+        mercy = self.config.enable_mercy_reset and count >= self.config.max_resets_after_crash
+        car.box_resets = (near, 0 if mercy else count)
+        return mercy
 
     def _clear_spot(self, car: RaceCar, s: float, lane: int) -> tuple[float, float, float]:
         """The pose on `lane` at `s`, else on the other lane there, moved back in RESET_STEP steps while the

@@ -182,3 +182,32 @@ def test_a_box_added_after_the_reset_is_in_the_params_at_once():
             float(env.unwrapped.track.project(np.array([[1.5, 0.0]])).s[0]))
     finally:
         env.close()
+
+
+@pytest.mark.parametrize("mercy", [False, True])
+def test_mercy_reset_puts_the_car_ahead_of_a_box_it_keeps_hitting(stadium, mercy):
+    """A driver that keeps aiming at the box's lane: put back behind the box each time, or, with
+    ENABLE_MERCY_RESET, ahead of it at the MAX_RESETS_AFTER_CRASH-th reset there."""
+    box_x = 8.0  # inner (left) lane of the bottom straight: y = 0.25
+    config = parse_race_config("object-avoidance", {"OBJECT_POSITIONS": [f"{(box_x - 5.0) / stadium.length},1"],
+                                                    "ENABLE_MERCY_RESET": mercy, "MAX_RESETS_AFTER_CRASH": 2})
+    race = Race(stadium, R.RaceRules(mode="evaluation", laps=1, collision_penalty=0.2), config)
+    race.add_car(SPEC, SensorSuite(("LIDAR",)), None, np.random.default_rng(0))
+    car = race.cars[0]
+    try:
+        race.reset(stadium, [(5.5, 0.25, 0.0)])
+        crashes = []
+        for _ in range(400):
+            steer = float(np.clip(100 * (0.25 - car.state.y) - 60 * car.state.yaw, -30, 30))
+            race.step([(steer, 0.6, None)])
+            if car.status == R.Status.CRASHED:
+                crashes.append(car.state.x)
+            if len(crashes) == 3 or car.state.x > box_x + 0.5:
+                break
+        behind = pytest.approx(box_x - config.reset_behind_dist, abs=0.01)
+        if mercy:
+            assert crashes == [behind, pytest.approx(box_x + config.reset_ahead_dist, abs=0.01)]
+        else:
+            assert crashes == [behind] * 3
+    finally:
+        race.close()
