@@ -104,7 +104,7 @@ class DeepRacerEnv(gym.Env):
         self.car = self.race.add_car(self.spec_car, self.suite, reward_fn or default_reward, np.random.default_rng())
         if (config.race == "head-to-model") != bool(opponents):
             raise RaceConfigError("opponents: a head-to-model race needs at least one (opponents=[policy, ...]; "
-                             "sim.parallel_env races learners against each other), and only it takes them")
+                                  "sim.parallel_env races learners against each other), and only it takes them")
         self.opponents = [(opp, self._opponent_car(opp)) for opp in opponents]
         shapes = observation_shapes(self.suite)
         self.observation_space = gym.spaces.Dict({

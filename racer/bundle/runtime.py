@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from racer.bundle.format import (BUNDLE_FILE, MODEL_BIN, MODEL_XML, OUTPUT_NAME, BundleError, bundle_action_space,
-                                  check_metadata, read_bundle_json)
+                                  bundle_lidar_config, check_metadata, read_bundle_json)
 from racer.bundle.hashes import check_files
 from sim.actions import ActionSpace
+from sim.observation import LidarConfig
 
 if TYPE_CHECKING:
     import openvino as ov
@@ -94,6 +95,11 @@ class BundlePolicy:
         if bundle.get("precision") != "INT8W":  # except that OpenVINO 2026.4's CPU plugin then unpacks
             single.reshape({name: [1, *shape[1:]] for name, shape in bundle["inputs"].items()})  # int8 weights
         return cls(bundle_dir, bundle, _compile(single, bundle_dir), actions, model)
+
+    @property
+    def lidar(self) -> LidarConfig:
+        """The LIDAR preprocessing the model was trained with (model_metadata.json's lidar_config)."""
+        return bundle_lidar_config(self.path)
 
     # ---- inference ------------------------------------------------------------------------
     def _inputs(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
