@@ -17,19 +17,19 @@ Run directory layout::
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
-from typing import Any
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from racer.bundle.files import atomic_write_text, read_json
+from racer.bundle.hashes import sha256_file
 from racer.garage import ModelMetadata, parse_metadata, save_metadata
 from sim.errors import InputError
 
@@ -103,10 +103,6 @@ class RunState:
 
 def _atomic_json(path: Path, data: dict) -> None:
     atomic_write_text(path, json.dumps(data, indent=2))
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def env_kwargs(cfg: TrainConfig, car: ModelMetadata, itself: Callable[[dict], Any] | None = None) -> dict:
@@ -194,7 +190,7 @@ class Run:
             extra["track_source"] = str(track.resolve())
             cfg = replace(cfg, track=f"{TRACK_FOLDER}/{track.name}")
         save_metadata(cfg.car(), self.path / "model_metadata.json")
-        _atomic_json(self.config_file, {"config": asdict(cfg), "reward_sha256": _sha256(copy),
+        _atomic_json(self.config_file, {"config": asdict(cfg), "reward_sha256": sha256_file(copy),
                                         "reward_source": str(src.resolve()), **extra, "versions": versions})
 
     def _remove_failed_start(self) -> None:
@@ -237,7 +233,7 @@ class Run:
         """The file the run's reward was copied from, when it now differs from the copy."""
         data = self._config_data()
         src = Path(data.get("reward_source", ""))
-        if src.is_file() and self.reward_file.is_file() and _sha256(src) != data.get("reward_sha256"):
+        if src.is_file() and self.reward_file.is_file() and sha256_file(src) != data.get("reward_sha256"):
             return src
         return None
 
@@ -253,7 +249,7 @@ class Run:
         shutil.copyfile(src, copy)
         if old != copy:
             old.unlink(missing_ok=True)
-        digest = _sha256(copy)
+        digest = sha256_file(copy)
         history.append({"sha256": digest, "from_steps": steps, "source": str(src.resolve())})
         data["config"]["reward"] = str(src)
         _atomic_json(self.config_file, data | {"reward_sha256": digest, "reward_source": str(src.resolve()),

@@ -25,6 +25,11 @@ _ALL = 0x7FFFFFFF
 _PARKED = (0.0, 0.0, -100.0)
 
 
+def _radius(box: Box) -> float:
+    """The radius of a box's bounding circle on the floor."""
+    return math.hypot(box.length, box.width) / 2
+
+
 @dataclass
 class Body:
     """A PyBullet body mirrored as a render box."""
@@ -107,15 +112,19 @@ class World:
 
     def boxes_seen_by(self, car: int) -> list[Box]:
         """Boxes a car's cameras can see: every object and every other car."""
-        return [o.box for o in self.objects] + [c.box for i, c in enumerate(self.cars) if i != car]
+        return [body.box for body in self._others(car)]
+
+    def _others(self, car: int) -> list[Body]:
+        """Every body but the car's own: the obstacles, then the other cars."""
+        return self.objects + [c for i, c in enumerate(self.cars) if i != car]
 
     # ---- queries ----------------------------------------------------------------------
     def clearance(self, car: int, x: float, y: float) -> float:
         """A lower bound of the distance from (x, y) to any body but the car's own (m)."""
         x0, y0, x1, y1 = self.room
         d = min(x - x0, x1 - x, y - y0, y1 - y)
-        for b in [o.box for o in self.objects] + [c.box for i, c in enumerate(self.cars) if i != car]:
-            d = min(d, math.hypot(b.x - x, b.y - y) - math.hypot(b.length, b.width) / 2)
+        for b in self.boxes_seen_by(car):
+            d = min(d, math.hypot(b.x - x, b.y - y) - _radius(b))
         return d
 
     def cast_rays(self, car: int, origin: tuple[float, float, float], angles: np.ndarray,
@@ -149,8 +158,8 @@ class World:
         if min(ox - x0, x1 - ox, oy - y0, y1 - oy) <= reach:
             return np.ones(len(angles), dtype=bool)
         may = np.zeros(len(angles), dtype=bool)
-        for b in [o.box for o in self.objects] + [c.box for i, c in enumerate(self.cars) if i != car]:
-            radius, d = math.hypot(b.length, b.width) / 2, math.hypot(b.x - ox, b.y - oy)
+        for b in self.boxes_seen_by(car):
+            radius, d = _radius(b), math.hypot(b.x - ox, b.y - oy)
             if d - radius > reach:
                 continue
             if d <= radius:
@@ -163,10 +172,8 @@ class World:
         """PyBullet ids of the bodies (objects and other cars) the car's body overlaps."""
         body = self.cars[car]
         me, mine = body.uid, body.box
-        reach = math.hypot(mine.length, mine.width) / 2
-        others = self.objects + [c for i, c in enumerate(self.cars) if i != car]
-        near = [o.uid for o in others  # bounding circles first: PyBullet only for bodies that may touch
-                if math.hypot(o.box.x - mine.x, o.box.y - mine.y) <= reach + math.hypot(o.box.length, o.box.width) / 2]
+        near = [o.uid for o in self._others(car)  # bounding circles first: PyBullet only for bodies that may touch
+                if math.hypot(o.box.x - mine.x, o.box.y - mine.y) <= _radius(mine) + _radius(o.box)]
         return [uid for uid in near if p.getClosestPoints(me, uid, 0.0, physicsClientId=self.client)]
 
     # ---- PyBullet reference view ------------------------------------------------------
