@@ -277,12 +277,19 @@ class _Screen:
         cols = [np.append(r, -r @ o) for r in rows for o in origins]
         cols += [np.array([1.0, 0.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0, 0.0])]  # and the car-frame x, y
         self._to_cameras = np.array(cols).T  # (4, 8C + 2), acting on homogeneous row vectors
+        # the same five planes with unit normals: signed distances, for culling bounding spheres
+        unit = [r / np.linalg.norm(r) for r in rows[3:]]
+        self._to_planes = np.array([np.append(u, -u @ o) for u in unit for o in origins]
+                                   + cols[-2:]).T  # (4, 5C + 2)
 
     def project(self, boxes: list[Box], x: float, y: float, yaw: float) -> list[_BoxView]:
         """The boxes some camera may see from the car pose (x, y, yaw), centres within FAR."""
         c, s = math.cos(yaw), math.sin(yaw)
         to_car = np.array([[c, -s, 0.0, 0.0], [s, c, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0],
                            [-c * x - s * y, s * x - c * y, 0.0, 1.0]])
+        boxes = self._in_view(boxes, to_car)
+        if not boxes:
+            return []
         n, cams = len(boxes), len(self.origins)
         m = (np.concatenate([_box_points(b) for b in boxes]) @ (to_car @ self._to_cameras)).reshape(n, 9, -1)
         # a box no camera sees lies behind one of its frustum's planes with all its corners
@@ -316,6 +323,16 @@ class _Screen:
             if rect[0] < rect[1] and rect[2] < rect[3]:
                 views.append(_BoxView(box, bx, by, rel, rect, segments))
         return views
+
+    def _in_view(self, boxes: list[Box], to_car: np.ndarray) -> list[Box]:
+        """The boxes whose bounding sphere some camera's frustum may hold within FAR (a cheap first cull:
+        most boxes of a race are behind or beside the car)."""
+        cams = len(self.origins)
+        m = np.array([(b.x, b.y, b.height / 2, 1.0) for b in boxes]) @ (to_car @ self._to_planes)
+        radius = np.array([math.sqrt(b.length ** 2 + b.width ** 2 + b.height ** 2) / 2 for b in boxes])
+        seen = (m[:, :5 * cams].reshape(-1, 5, cams) >= -radius[:, None, None]).all(axis=1).any(axis=1)
+        near = np.hypot(m[:, -2], m[:, -1]) <= FAR
+        return [boxes[i] for i in np.flatnonzero(seen & near).tolist()]
 
     def _touching(self, box: Box, bx: float, by: float, rel: float) -> bool:
         """Whether a camera is within `close` of the box (in it, or nearly touching it): its view of

@@ -206,6 +206,23 @@ def test_many_boxes_match_the_reference(rigs):
             assert np.array_equal(new, ref), (stereo, i, np.argwhere(new != ref)[:5])
 
 
+def test_boxes_anywhere_round_the_car_match_the_reference(rigs):
+    """Boxes at any bearing, near the frustum's edges or out of it, small and tall: the renderer's first
+    cull (bounding spheres against the frustum) never drops a box some pixel sees."""
+    rng = np.random.default_rng(11)
+    seen = 0
+    for stereo in (False, True):
+        rig = rigs[stereo]
+        for _ in range(80):
+            pose = (rng.uniform(-2, 2), rng.uniform(-2, 2), rng.uniform(-math.pi, math.pi))
+            size = (rng.uniform(0.05, 0.8), rng.uniform(0.05, 0.8), rng.uniform(0.05, 1.5))
+            box = _box_at(*pose, rng.uniform(0.1, 3.0), rng.uniform(-math.pi, math.pi), size,
+                          rng.uniform(-math.pi, math.pi))
+            assert _same(rig, pose, [box]), (stereo, pose, box)
+            seen += not np.array_equal(rig.render(*pose, [box]), rig.render(*pose, []))
+    assert 30 < seen < 130  # both seen and unseen boxes were tried
+
+
 def test_other_cars_are_boxes(oval):
     """Three cars: car 0's cameras see the other two (a near one hiding part of a far one), not itself."""
     world = World(oval)
