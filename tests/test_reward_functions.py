@@ -80,11 +80,11 @@ def test_progress_per_step_prefers_speed_and_heading():
 
 def test_lane_and_progress_pays_for_the_lane_free_of_the_box_ahead():
     """A box 1.5 m ahead in the left lane: driving the right lane pays more than the left one; with no
-    box, the centre line pays most."""
+    box, the centre line pays most; a box beside the car counts until the car is past it."""
     fn = load(FUNCTIONS[[p.stem for p in FUNCTIONS].index("lane_and_progress")])
 
-    def reward(offset: float, race: str) -> float:
-        boxes = {"OBJECT_POSITIONS": [f"{9.5 / 17.7},1"]} if race != "time-trial" else None  # inner = left
+    def reward(offset: float, race: str, positions: tuple[str, ...] = (f"{9.5 / 17.7},1",)) -> float:
+        boxes = {"OBJECT_POSITIONS": list(positions)} if race != "time-trial" else None  # inner = left
         env = gym.make(sim.ENV_ID, track="reinvent-like", sensors=["LIDAR"], reward_fn=fn, action_space=CONTINUOUS,
                        race=race, race_config=boxes)
         track = env.unwrapped.track
@@ -98,3 +98,8 @@ def test_lane_and_progress_pays_for_the_lane_free_of_the_box_ahead():
     lane = 0.19  # a quarter of reinvent-like's 0.76 m width
     assert reward(-lane, "object-avoidance") > reward(0.0, "object-avoidance") > reward(lane, "object-avoidance")
     assert reward(0.0, "time-trial") > reward(lane, "time-trial")
+    # in the right lane beside a box in the left one: the box beside decides until the car is past it,
+    # whichever lane the next box (1 m ahead) is in
+    then_right, then_left = (f"{8.0 / 17.7},1", f"{9.2 / 17.7},-1"), (f"{8.0 / 17.7},1", f"{9.2 / 17.7},1")
+    assert reward(-lane, "object-avoidance", then_right) == pytest.approx(reward(-lane, "object-avoidance", then_left))
+    assert reward(-lane, "object-avoidance", then_left) > 0.1
