@@ -35,14 +35,31 @@ def main(debug: bool) -> None:
               type=click.FloatRange(CAR.min_speed, CAR.max_speed), help="Speed limit of the scripted driver, m/s.")
 @click.option("--reverse", is_flag=True, help="Drive the track clockwise.")
 @click.option("--seed", default=0, show_default=True)
+@click.option("--opponents", type=click.IntRange(1, 8), default=None,
+              help="head-to-model: scripted copies of the expert racing it from the grid behind.  [default: 1]")
 @race_options()
-def drive(track: str, laps: int, max_speed: float, reverse: bool, seed: int, race: str,
+def drive(track: str, laps: int, max_speed: float, reverse: bool, seed: int, opponents: int | None, race: str,
           race_config_file: str | None) -> None:
-    """Drive laps with the scripted pure-pursuit expert and print lap times."""
-    from racer.driving import drive_expert
-    results = drive_expert(track, laps, max_speed=max_speed, reverse=reverse, seed=seed, race=race,
-                           race_config=race_config(race, race_config_file))
+    """Drive laps with the scripted pure-pursuit expert and print lap times (and, head-to-model, the race)."""
+    from racer.driving import drive_race
+    if opponents is not None and race != "head-to-model":
+        raise click.UsageError("--opponents: only a head-to-model race has opponents (--race head-to-model)")
+    rivals = (opponents or 1) if race == "head-to-model" else 0
+    results, standings = drive_race(track, laps, max_speed=max_speed, reverse=reverse, seed=seed, race=race,
+                                    race_config=race_config(race, race_config_file), opponents=rivals)
     print_laps(results, title=f"Scripted expert on {track} ({race}), speed limit {max_speed} m/s")
+    if rivals:
+        print_standings(standings)
+
+
+def print_standings(standings) -> None:
+    """The race order when the first car's laps ended: laps, their total time, progress into the next."""
+    table = Table(title="Race (first to finish the laps wins, penalties included)")
+    for col in ("place", "car", "laps", "time (s)", "next lap", "resets"):
+        table.add_column(col, justify="right")
+    for place, s in enumerate(standings, start=1):
+        table.add_row(str(place), s.car, str(s.laps), f"{s.time_s:.3f}", f"{s.progress:.1f}%", str(s.resets))
+    console.print(table)
 
 
 def print_laps(results, title: str) -> None:

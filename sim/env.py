@@ -26,7 +26,8 @@ from sim.track import Track, load
 from sim.world import World
 
 RACES = RACE_TYPES
-Opponent = Callable[[dict], Any]  # obs -> action; or an object with `sensors` and `command(obs) -> (deg, m/s)`
+Opponent = Callable[[dict], Any]  # obs -> action; or an object with `sensors` and `command(obs) -> (deg, m/s)`,
+# or with `drive(race, car) -> (deg, m/s)`
 
 
 def race_rules(config: RaceConfig, mode: str, laps: int) -> R.RaceRules:
@@ -73,7 +74,8 @@ class DeepRacerEnv(gym.Env):
         camera, lidar: CameraConfig / LidarConfig or dicts of overrides (`lidar_config` keys too).
         opponents: head-to-model: the other cars' drivers, frozen policies (an exported bundle's
             BundlePolicy: its own sensors, `command(obs)` in deg and m/s; or a callable `obs -> action` in
-            this env's sensors and action space).  They start on the grid behind this car and race on
+            this env's sensors and action space; or a scripted driver with `drive(race, car)` in deg and
+            m/s, sim.expert.ScriptedOpponent).  They start on the grid behind this car and race on
             through failures (put back with a penalty) while this env's episode lasts.
     """
 
@@ -204,6 +206,8 @@ class DeepRacerEnv(gym.Env):
         return car
 
     def _opponent_command(self, opponent: Opponent, car: RaceCar) -> tuple[float, float, None]:
+        if hasattr(opponent, "drive"):  # a scripted driver reading the ground truth (sim.expert.ScriptedOpponent)
+            return (*opponent.drive(self.race, car), None)
         obs = self.race.observe(car)
         if hasattr(opponent, "command"):
             return (*opponent.command(obs), None)

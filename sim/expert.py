@@ -83,15 +83,33 @@ def normalised_action(steer_deg: float, speed: float, steer_range: tuple[float, 
     return np.clip(a, -1.0, 1.0)
 
 
+def expert_command(expert: PurePursuit, track: Track, state: CarState, params: dict) -> tuple[float, float]:
+    """(steering deg, speed m/s) of the expert for a car at `state` with this step's `params`: pure pursuit on
+    the lane free of the objects near it, slowly while changing lanes (the boxes may stand close together)."""
+    target = avoid_offset(params)
+    steer, speed = expert.command(track, state, target)
+    here = params["distance_from_center"] * (1 if params["is_left_of_center"] else -1)
+    if abs(target - here) > LANE_CHANGE_GAP:
+        speed = min(speed, LANE_CHANGE_SPEED)
+    return steer, speed
+
+
 def expert_policy(expert: PurePursuit):
     """A `policy(obs, env) -> action` that drives a continuous-action DeepRacerEnv by pure pursuit."""
     def policy(obs, env) -> np.ndarray:
         e = env.unwrapped
-        p = e.params
-        target = avoid_offset(p)
-        steer, speed = expert.command(e.driving, e.state, target)
-        here = p["distance_from_center"] * (1 if p["is_left_of_center"] else -1)
-        if abs(target - here) > LANE_CHANGE_GAP:  # changing lanes: slowly, the boxes may stand close together
-            speed = min(speed, LANE_CHANGE_SPEED)
+        steer, speed = expert_command(expert, e.driving, e.state, e.params)
         return normalised_action(steer, speed, e.actions.steer_range, e.actions.speed_range)
     return policy
+
+
+@dataclass(frozen=True)
+class ScriptedOpponent:
+    """The expert driving another car of a head-to-model race from ground truth (its own state and params),
+    as `racer drive --race head-to-model` races it: a DeepRacerEnv opponent with `drive(race, car)`."""
+
+    expert: PurePursuit = PurePursuit()
+
+    def drive(self, race, car) -> tuple[float, float]:
+        """(steering deg, speed m/s) for `car` (a sim.race.RaceCar) of `race` this step."""
+        return expert_command(self.expert, race.driving, car.state, car.params)

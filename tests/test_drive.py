@@ -3,7 +3,7 @@ import pytest
 from click.testing import CliRunner
 
 from racer.cli import main
-from racer.driving import drive_expert
+from racer.driving import drive_expert, drive_race
 from sim.track import bundled_names, load
 
 
@@ -26,3 +26,22 @@ def test_cli_prints_lap_table():
     result = CliRunner().invoke(main, ["drive", "--track", "oval", "--laps", "2"])
     assert result.exit_code == 0, result.output
     assert "lap_complete" in result.output and "2/2 laps complete" in result.output
+
+
+def test_expert_races_scripted_opponents_head_to_model():
+    """Two scripted copies start on the grid behind the expert and race on: the expert's laps are clean,
+    every car completes a lap, and the standings order them as the race's rules do (laps, then time)."""
+    laps, standings = drive_race("oval", laps=2, race="head-to-model", opponents=2)
+    assert [lap.clean for lap in laps] == [True, True]
+    assert sorted(s.car for s in standings) == ["expert", "opponent 1", "opponent 2"]
+    assert all(s.laps >= 1 for s in standings)
+    order = [(-s.laps, s.time_s) for s in standings]
+    assert order == sorted(order)
+
+
+def test_cli_drive_head_to_model_prints_the_race():
+    result = CliRunner().invoke(main, ["drive", "--track", "oval", "--laps", "1", "--race", "head-to-model"])
+    assert result.exit_code == 0, result.output
+    assert "opponent 1" in result.output and "expert" in result.output and "place" in result.output
+    result = CliRunner().invoke(main, ["drive", "--track", "oval", "--opponents", "2"])
+    assert result.exit_code == 2 and "head-to-model" in result.output
