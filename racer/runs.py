@@ -23,6 +23,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -112,10 +113,7 @@ def env_kwargs(cfg: TrainConfig, car: ModelMetadata, itself: Callable[[dict], An
               race_config=cfg.race_config, reverse=cfg.reverse)
     if car.lidar_config:
         kw["lidar"] = car.lidar_config
-    opponents = []
-    if cfg.opponents:
-        from racer.bundle.runtime import BundlePolicy
-        opponents = [BundlePolicy.load(path) for path in cfg.opponents]
+    opponents = [opponent_policy(path) for path in cfg.opponents]
     if cfg.self_play:
         if itself is None:
             raise TrainError("self-play: no policy of its own to race against was given")
@@ -123,6 +121,21 @@ def env_kwargs(cfg: TrainConfig, car: ModelMetadata, itself: Callable[[dict], An
     if opponents:
         kw["opponents"] = opponents
     return kw
+
+
+def opponent_policy(bundle_dir: str | Path):
+    """An opponent bundle's policy (racer.bundle.runtime.BundlePolicy), loaded, checked and compiled once per
+    process for as long as its bundle.json is unchanged: the envs of a run and its evaluations share it (they
+    step one at a time)."""
+    path = Path(bundle_dir).resolve()
+    stat = (path / "bundle.json").stat()
+    return _load_opponent(path, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=8)
+def _load_opponent(path: Path, mtime_ns: int, size: int):
+    from racer.bundle.runtime import BundlePolicy
+    return BundlePolicy.load(path)
 
 
 class Run:

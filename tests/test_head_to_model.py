@@ -9,9 +9,11 @@ from pettingzoo.test import parallel_api_test
 
 import sim
 from racer.bundle.runtime import BundlePolicy
+from racer.runs import TrainConfig, env_kwargs, opponent_policy
 from sim.actions import parse_action_space
 from sim.expert import PurePursuit, avoid_offset
 from sim.race_config import START_POS_OFFSET
+from bundle_copies import copy_bundle, read_json
 
 BUNDLE = "tests/data/bundle-oval"
 FORWARD = next(i for i, (steer, _) in enumerate(parse_action_space(None).actions) if steer == 0)  # default car
@@ -84,3 +86,15 @@ def test_a_bundle_drives_as_an_opponent_through_openvino():
 def test_head_to_model_needs_opponents():
     with pytest.raises(ValueError, match="needs at least one"):
         gymnasium.make("racer/DeepRacer-v0", track="oval", sensors=["LIDAR"], race="head-to-model")
+
+
+def test_an_opponent_bundle_is_loaded_once_per_process(tmp_path):
+    """Every env of a run (and its evaluations) shares one compiled opponent; a changed bundle is loaded anew."""
+    bundle = copy_bundle(tmp_path / "rival")
+    cfg = TrainConfig(reward="r.py", metadata=read_json(bundle / "model_metadata.json"), track="oval",
+                      race="head-to-model", opponents=[str(bundle)])
+    first, second = (env_kwargs(cfg, cfg.car())["opponents"][0] for _ in range(2))
+    assert first is second and isinstance(first, BundlePolicy)
+    meta = bundle / "bundle.json"
+    meta.write_text(meta.read_text() + "\n")  # the same bundle, written again
+    assert opponent_policy(bundle) is not first
