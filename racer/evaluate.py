@@ -141,7 +141,8 @@ def evaluate(source: str | Path, laps: int = 3, track: str | None = None, starts
     if compare_expert:
         limit = speed_limit(car)
         report.expert_laps = [drive_expert(cfg.track, laps, max_speed=limit, reverse=cfg.reverse, start=o["start"],
-                                           race=cfg.race, race_config=cfg.race_config) for o in options]
+                                           seed=seed + i, race=cfg.race, race_config=cfg.race_config)
+                              for i, o in enumerate(options)]  # the layouts the model raced
     report.files["report"] = out / "evaluation.json"
     report.files["report"].write_text(json.dumps({
         "source": str(source), "track": cfg.track, "race": cfg.race, "race_config": cfg.race_config,

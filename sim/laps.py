@@ -88,8 +88,9 @@ class LapBook:
 
 def run_laps_batch(envs: list[gym.Env], predict: BatchPolicy, options: list[dict | None],
                    seed: int = 0) -> list[list[LapResult]]:
-    """One evaluation episode per env, stepped in lockstep so `predict(obs_list)` can batch."""
-    obs = [env.reset(seed=seed, options=o)[0] for env, o in zip(envs, options)]
+    """One evaluation episode per env, stepped in lockstep so `predict(obs_list)` can batch.  Env i is reset
+    with `seed + i`: each start gets its own draw of a randomised layout (boxes, bot cars) and sensor noise."""
+    obs = [env.reset(seed=seed + i, options=o)[0] for i, (env, o) in enumerate(zip(envs, options))]
     books = [LapBook() for _ in envs]
     active = list(range(len(envs)))
     while active:
