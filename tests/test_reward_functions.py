@@ -80,7 +80,8 @@ def test_progress_per_step_prefers_speed_and_heading():
 
 def test_lane_and_progress_pays_for_the_lane_free_of_the_box_ahead():
     """A box 1.5 m ahead in the left lane: driving the right lane pays more than the left one; with no
-    box, the centre line pays most; a box beside the car counts until the car is past it."""
+    box, anywhere between the lanes' midlines pays alike and less towards a border; a box beside the car
+    counts until the car is past it."""
     fn = load(FUNCTIONS[[p.stem for p in FUNCTIONS].index("lane_and_progress")])
 
     def reward(offset: float, race: str, positions: tuple[str, ...] = (f"{9.5 / 17.7},1",)) -> float:
@@ -97,7 +98,16 @@ def test_lane_and_progress_pays_for_the_lane_free_of_the_box_ahead():
 
     lane = 0.19  # a quarter of reinvent-like's 0.76 m width
     assert reward(-lane, "object-avoidance") > reward(0.0, "object-avoidance") > reward(lane, "object-avoidance")
-    assert reward(0.0, "time-trial") > reward(lane, "time-trial")
+
+    def paid(offset: float) -> float:  # 0.1 m of progress at `offset` with no object about
+        base = {"track_length": 20.0, "track_width": 0.8, "is_offtrack": False, "is_crashed": False,
+                "distance_from_center": abs(offset), "is_left_of_center": offset > 0, "projection_distance": 5.0,
+                "objects_distance": [], "objects_left_of_center": []}
+        fn(base | {"steps": 1, "progress": 0.0})
+        return fn(base | {"steps": 3, "progress": 0.5})
+
+    assert paid(0.0) == paid(0.2) == paid(-0.2) == pytest.approx(1.0)  # 10 a metre between the midlines
+    assert paid(0.0) > paid(-0.3) > paid(0.4) == pytest.approx(0.5)  # towards a border, less
     # in the right lane beside a box in the left one: the box beside decides until the car is past it,
     # whichever lane the next box (1 m ahead) is in
     then_right, then_left = (f"{8.0 / 17.7},1", f"{9.2 / 17.7},-1"), (f"{8.0 / 17.7},1", f"{9.2 / 17.7},1")

@@ -6,7 +6,8 @@ An object (box, bot car or other racer) counts from LOOK_AHEAD metres ahead of t
 its centre is ALONGSIDE metres behind it (a box or a car is still beside the car until then); of
 those, the one the car meets first decides.  With one, the aim is the far side of the lane free of it:
 full weight from that lane's midline out to the border, none in the object's own lane.  Without one,
-the aim is the centre line (full weight there, half at a lane's width from it).  As in
+anywhere between the two lanes' midlines has full weight (half at the border): the car may stay in
+its lane rather than come back to the centre line between objects.  As in
 center_and_progress, every lap pays about the same, so faster laps earn it sooner; a crash or an off
 track pays nothing.  Module-level state is per environment (each gets its own import).
 """
@@ -42,6 +43,6 @@ def reward_function(params):
         free = -side * offset  # how far the car is on the free side (m)
         keep = min(1.0, max(0.0, (free + lane) / (2 * lane)))
         weight = 0.1 + 0.9 * keep
-    else:
-        weight = 0.5 + 0.5 * max(0.0, 1.0 - abs(offset) / (2 * lane))
+    else:  # either lane will do: a car need not come back to the centre between objects
+        weight = 0.5 + 0.5 * min(1.0, max(0.0, (2 * lane - abs(offset)) / lane))
     return float(max(10.0 * metres * weight, 1e-3))
