@@ -16,7 +16,7 @@ from racer.bundle.format import METADATA_FILE
 from sim.actions import ActionSpace, ActionSpaceError, parse_action_space
 from sim.car import CarSpec
 from sim.errors import InputError
-from sim.observation import SENSORS, LidarConfig, SensorSuite
+from sim.observation import LIDAR_SENSORS, SENSORS, LidarConfig, SensorSuite
 
 NEURAL_NETWORKS = ("DEEP_CONVOLUTIONAL_NETWORK_SHALLOW", "DEEP_CONVOLUTIONAL_NETWORK",
                    "DEEP_CONVOLUTIONAL_NETWORK_DEEP",
@@ -158,12 +158,17 @@ def preset_action_space(preset: str, max_speed: float) -> ActionSpace:
 
 
 def new_metadata(sensors: tuple[str, ...], preset: str, max_speed: float,
-                 network: str = NEURAL_NETWORKS[0]) -> ModelMetadata:
-    """A fresh, validated car config from the `racer garage new` options."""
+                 network: str = NEURAL_NETWORKS[0], lidar_clipping: float | None = None) -> ModelMetadata:
+    """A fresh, validated car config from the `racer garage new` options (`lidar_clipping`: DeepRacer's
+    lidar_config.clipping_dist, m; None leaves the block out, i.e. the default)."""
     actions = preset_action_space(preset, max_speed)
-    return parse_metadata({"action_space": actions.to_metadata(), "sensor": list(sensors),
-                           "neural_network": network, "action_space_type": actions.kind},
-                          where="racer garage new")
+    data = {"action_space": actions.to_metadata(), "sensor": list(sensors), "neural_network": network,
+            "action_space_type": actions.kind}
+    if lidar_clipping is not None:
+        if not any(name in LIDAR_SENSORS for name in sensors):
+            raise GarageError("--lidar-clipping: the car has no LIDAR (add LIDAR to --sensors)")
+        data["lidar_config"] = {"clipping_dist": lidar_clipping}
+    return parse_metadata(data, where="racer garage new")
 
 
 def is_car_name(name: str) -> bool:

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from racer.commands.garage import garage
 from racer.garage import (NEURAL_NETWORKS, GarageError, ModelMetadata, car_dir, load_metadata, metadata_path,
                           metadata_to_dict, new_metadata, parse_metadata, preset_action_space, save_metadata)
+from sim.observation import LidarConfig
 
 FIVE = [{"steering_angle": a, "speed": 1.0} for a in (-30, -15, 0, 15, 30)]
 # the contract's example, with its action list filled in
@@ -191,6 +192,18 @@ def test_cli_new_show_validate(tmp_path):
 
     ok = runner.invoke(garage, ["validate", str(path)])
     assert ok.exit_code == 0 and ok.output.startswith(f"ok: {path}")
+
+
+def test_cli_new_lidar_clipping(tmp_path):
+    runner = CliRunner()
+    args = ["new", "oa-car", "--sensors", "STEREO_CAMERAS,LIDAR", "--lidar-clipping", "2", "--dir", str(tmp_path)]
+    result = runner.invoke(garage, args)
+    assert result.exit_code == 0, result.output
+    md = load_metadata(tmp_path / "oa-car" / "model_metadata.json")
+    assert md.lidar_config == {"clipping_dist": 2.0} and LidarConfig.from_overrides(md.lidar_config).clip_max == 2.0
+    no_lidar = runner.invoke(garage, ["new", "cam", "--lidar-clipping", "2", "--dir", str(tmp_path)])
+    assert no_lidar.exit_code == 2 and "no LIDAR" in no_lidar.output
+    assert not (tmp_path / "cam").exists()
 
 
 def test_cli_refusals(tmp_path):

@@ -32,14 +32,16 @@ def garage() -> None:
 @click.option("--max-speed", default=1.0, show_default=True, type=click.FloatRange(CAR.min_speed, CAR.max_speed),
               help="m/s")
 @click.option("--network", type=click.Choice(NEURAL_NETWORKS), default=NEURAL_NETWORKS[0], show_default=True)
+@click.option("--lidar-clipping", type=click.FloatRange(0.15, 12.0), default=None,
+              help="m: LIDAR observation clipping distance (lidar_config.clipping_dist).  [default: 1.0]")
 @_DIR
 @click.option("--force", is_flag=True, help="Overwrite an existing car.")
-def new(name: str, sensors: str, preset: str, max_speed: float, network: str, garage_dir: str,
-        force: bool) -> None:
+def new(name: str, sensors: str, preset: str, max_speed: float, network: str, lidar_clipping: float | None,
+        garage_dir: str, force: bool) -> None:
     """Write <dir>/NAME/model_metadata.json; NAME is plain: letters, digits, '-', '_', '.'."""
     names = tuple(s.strip() for s in sensors.split(",") if s.strip())
     path = car_dir(name, garage_dir) / METADATA_FILE
-    md = new_metadata(names, preset, max_speed, network)
+    md = new_metadata(names, preset, max_speed, network, lidar_clipping)
     if path.exists() and not force:
         raise GarageError(f"{path} exists; pass --force to overwrite it")
     save_metadata(md, path)
