@@ -28,6 +28,7 @@ setup(
     install_requires=[
         "numpy>=1.24", "scipy>=1.10", "pybullet>=3.2.5", "gymnasium>=1.0", "pillow>=9",
         "click>=8.1", "rich>=13", "pyyaml>=6", "matplotlib>=3.7", "imageio>=2.30", "pettingzoo>=1.24",
+        "numba>=0.60",  # the simulator's compiled kernels (sim.kernels)
     ],
     extras_require={
         "train": TRAIN,

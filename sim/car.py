@@ -1,7 +1,7 @@
-"""The 1/18 DeepRacer car: geometry, limits and a kinematic bicycle with actuator lag.
+"""The 1/18 DeepRacer car: geometry, limits and state (its motion is sim.dynamics).
 
-Pure functions on a small state tuple so that dynamics can be tested and reused without a
-physics engine.  The car origin is the centre of the wheelbase (and of the footprint).
+Pure functions on a small state tuple, free of the simulator's compiled kernels: the car's nodes
+import this module.  The car origin is the centre of the wheelbase (and of the footprint).
 """
 from __future__ import annotations
 
@@ -48,30 +48,6 @@ def clip_command(spec: CarSpec, steer_deg: float, speed: float, min_speed: float
     s = min(max(float(steer_deg), -spec.max_steer_deg), spec.max_steer_deg)
     v = min(max(float(speed), spec.min_speed if min_speed is None else min_speed), spec.max_speed)
     return s, v
-
-
-def _approach(value: float, target: float, up: float, down: float) -> float:
-    if target > value:
-        return min(target, value + up)
-    return max(target, value - down)
-
-
-def step_dynamics(spec: CarSpec, state: CarState, steer_cmd: float, speed_cmd: float,
-                  dt: float = CONTROL_DT) -> CarState:
-    """Advance the car by `dt` seconds toward the commanded steering (rad) and speed (m/s)."""
-    x, y, yaw, v, delta = state
-    h = dt / spec.substeps
-    ds_max = spec.steer_rate * h
-    lr_ratio = 0.5  # the origin is midway between the axles
-    for _ in range(spec.substeps):
-        delta = _approach(delta, steer_cmd, ds_max, ds_max)
-        v = _approach(v, speed_cmd, spec.accel * h, spec.decel * h)
-        beta = math.atan(lr_ratio * math.tan(delta))
-        x += v * math.cos(yaw + beta) * h
-        y += v * math.sin(yaw + beta) * h
-        yaw += v * math.cos(beta) * math.tan(delta) / spec.wheelbase * h
-    yaw = (yaw + math.pi) % (2 * math.pi) - math.pi
-    return CarState(x, y, yaw, v, delta)
 
 
 def body_points(spec: CarSpec, state: CarState) -> np.ndarray:

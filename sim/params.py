@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import lru_cache
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
-from sim.track import Projection, Track
+from sim.track import Track
 
 PARAM_KEYS = (
     "all_wheels_on_track", "x", "y", "heading", "distance_from_center", "is_left_of_center",
@@ -18,12 +19,14 @@ PARAM_KEYS = (
 )
 
 
+OBJECT_KEYS = ("objects_distance", "objects_distance_from_center", "objects_heading", "objects_left_of_center",
+               "objects_location", "objects_speed")  # the per-object keys (`object_columns`)
+NO_OBJECTS: dict[str, list] = {key: [] for key in OBJECT_KEYS}
 _LIST_KEYS = ("waypoints", "closest_waypoints", "closest_objects", "objects_distance",
               "objects_distance_from_center", "objects_heading", "objects_left_of_center", "objects_speed")
 
 
-@dataclass(frozen=True)
-class ObjectInfo:
+class ObjectInfo(NamedTuple):
     """Another object on the track as the reward sees it: box, bot car or other racer."""
 
     x: float
@@ -49,20 +52,18 @@ def waypoint_list(track: Track) -> list[tuple[float, float]]:
     return [(float(x), float(y)) for x, y in track.center]
 
 
-def build_params(*, track: Track, waypoints: list, x: float, y: float, yaw: float,
-                 front: Projection, wheels_on_road: np.ndarray, steering_angle: float, speed: float,
+def build_params(*, track: Track, waypoints: list, x: float, y: float, yaw: float, s: float, offset: float,
+                 segment: int, width: float, wheels_on_road: list[bool], steering_angle: float, speed: float,
                  progress: float, steps: int, sim_time: float, is_reversed: bool, is_crashed: bool,
-                 objects: list[ObjectInfo] = (), camera_hfov: float = 1.13) -> dict:
-    """All 27 keys for one step; (x, y) is the car's front point and `front` its projection."""
-    offset = float(front.offset[0])
-    prev_wp, next_wp = track.closest_waypoints(front)
+                 objects: dict[str, list] = NO_OBJECTS, camera_hfov: float = 1.13) -> dict:
+    """All 27 keys for one step; (x, y) is the car's front point, `s`, `offset`, `segment` and `width` its
+    projection (`Track.locate`), `objects` the `object_columns` of the other objects."""
     heading = math.degrees(yaw)
     if heading <= -180.0:
         heading += 360.0
-    s_car = float(front.s[0])
-    obj = _object_params(track, objects, s_car)
-    object_in_camera = bool(objects) and _in_view(objects[obj["closest_objects"][1]], x, y, yaw, camera_hfov)
-    on_road = int(np.count_nonzero(wheels_on_road))
+    closest = _closest_objects(track, objects["objects_distance"], s)
+    object_in_camera = bool(closest) and _in_view(*objects["objects_location"][closest[1]], x, y, yaw, camera_hfov)
+    on_road = sum(wheels_on_road)
     return Params({
         "all_wheels_on_track": on_road == len(wheels_on_road),
         "x": float(x),
@@ -77,20 +78,37 @@ def build_params(*, track: Track, waypoints: list, x: float, y: float, yaw: floa
         "steering_angle": float(steering_angle),
         "steps": float(steps),
         "track_length": track.length,
-        "track_width": float(front.width[0]),
+        "track_width": width,
         "waypoints": waypoints,
-        "closest_waypoints": [prev_wp, next_wp],
+        "closest_waypoints": list(track.closest_waypoints(segment)),
         "object_in_camera": object_in_camera,
-        "projection_distance": s_car,
+        "projection_distance": s,
         "sim_time": float(sim_time),
         "is_crashed": bool(is_crashed),
-        **obj,
+        "closest_objects": closest or [0, 0],
+        "objects_distance": list(objects["objects_distance"]),
+        "objects_distance_from_center": list(objects["objects_distance_from_center"]),
+        "objects_heading": list(objects["objects_heading"]),
+        "objects_left_of_center": list(objects["objects_left_of_center"]),
+        "objects_location": [list(v) for v in objects["objects_location"]],
+        "objects_speed": list(objects["objects_speed"]),
     })
 
 
-def _in_view(obj: ObjectInfo, x: float, y: float, yaw: float, hfov: float) -> bool:
-    """Whether the object's centre is ahead of (x, y) inside the camera's horizontal field of view."""
-    bearing = math.atan2(obj.y - y, obj.x - x) - yaw
+def _closest_objects(track: Track, distances: list[float], s_car: float) -> list[int]:
+    """[behind, ahead]: the objects (by index) nearest behind and ahead of arc length `s_car` along the
+    track; [] without objects."""
+    if not distances:
+        return []
+    length = track.length
+    ahead = [(v - s_car) % length for v in distances]  # how far each object is ahead along the track
+    order = range(len(ahead))
+    return [max(order, key=ahead.__getitem__), min(order, key=ahead.__getitem__)]
+
+
+def _in_view(ox: float, oy: float, x: float, y: float, yaw: float, hfov: float) -> bool:
+    """Whether the point (ox, oy) is ahead of (x, y) inside the camera's horizontal field of view."""
+    bearing = math.atan2(oy - y, ox - x) - yaw
     bearing = (bearing + math.pi) % (2 * math.pi) - math.pi
     return abs(bearing) <= hfov / 2
 
@@ -104,26 +122,28 @@ def copy_params(params: dict) -> dict:
     return out
 
 
-def _object_params(track: Track, objects: list[ObjectInfo], s_car: float) -> dict:
-    if not objects:
-        return {"closest_objects": [0, 0], "objects_distance": [], "objects_distance_from_center": [],
-                "objects_heading": [], "objects_left_of_center": [], "objects_location": [],
-                "objects_speed": []}
-    if all(o.s is not None for o in objects):
-        s, offset = np.array([o.s for o in objects]), np.array([o.offset for o in objects])
-    else:
+def object_columns(track: Track, objects: Sequence[ObjectInfo]) -> dict[str, list]:
+    """The per-object params keys (OBJECT_KEYS) of `objects`, one entry each in order.  Each object's
+    place is its `s` and `offset`, or, when any object's is unknown, every object's projection on `track`.
+    Columns of objects joined in order are `join_columns` of theirs (static boxes' are made once)."""
+    if any(o.s is None for o in objects):
         proj = track.project(np.array([(o.x, o.y) for o in objects]))
-        s, offset = proj.s, proj.offset
-    ahead = (s - s_car) % track.length  # how far each object is ahead along the track
+        s, offset = proj.s.tolist(), proj.offset.tolist()
+    else:
+        s, offset = [float(o.s) for o in objects], [float(o.offset) for o in objects]
     return {
-        "closest_objects": [int(np.argmax(ahead)), int(np.argmin(ahead))],
-        "objects_distance": [float(v) for v in s],
-        "objects_distance_from_center": [float(abs(v)) for v in offset],
+        "objects_distance": s,
+        "objects_distance_from_center": [abs(v) for v in offset],
         "objects_heading": [float(o.heading) for o in objects],
-        "objects_left_of_center": [bool(v > 0) for v in offset],
-        "objects_location": [[float(o.x), float(o.y)] for o in objects],
+        "objects_left_of_center": [v > 0 for v in offset],
+        "objects_location": [(float(o.x), float(o.y)) for o in objects],
         "objects_speed": [float(o.speed) for o in objects],
     }
+
+
+def join_columns(*columns: dict[str, list]) -> dict[str, list]:
+    """`object_columns` of several groups of objects, in order."""
+    return {key: [v for c in columns for v in c[key]] for key in OBJECT_KEYS}
 
 
 def default_reward(params: dict) -> float:

@@ -16,12 +16,13 @@ import numpy as np
 
 from sim import rules as R
 from sim.bots import BotCar
-from sim.car import CONTROL_DT, CarSpec, CarState, body_points, clip_command, step_dynamics
+from sim.car import CONTROL_DT, CarSpec, CarState, body_points, clip_command
+from sim.dynamics import step_dynamics
 from sim.lidar import Lidar
 from sim.observation import SensorSuite, lidar_observation
 from sim.layout import (CENTRE, Place, bot_layout, lane_pose, nearest_object, obstacle_layout, reset_spot,
                         start_lane)
-from sim.params import ObjectInfo, build_params, copy_params, waypoint_list
+from sim.params import NO_OBJECTS, ObjectInfo, build_params, copy_params, join_columns, object_columns, waypoint_list
 from sim.race_config import RaceConfig, parse_race_config
 from sim.render import CameraRig
 from sim.reward_check import check_reward
@@ -98,7 +99,7 @@ class Race:
         cfg = self.config
         n_boxes = len(cfg.object_positions) or cfg.number_of_obstacles
         self.boxes: list[Place] = []  # (s, lane) of each box on the driven track
-        self._box_places: list[tuple[float, float]] = []  # (s, offset) of each box: what the params report
+        self._boxes_seen: tuple[tuple, dict] = ((None, -1), NO_OBJECTS)  # (track, World.objects_changed), columns
         for _ in range(n_boxes):
             self.world.add_box(*_PARKED, 0.0, *BOX_SIZES[cfg.obstacle_type])
         self.bots: list[BotCar] = []
@@ -151,8 +152,6 @@ class Race:
             self.boxes = obstacle_layout(self.driving, self.config, rng)
             for j, (s, lane) in enumerate(self.boxes):
                 self.world.set_object_pose(j, *lane_pose(self.driving, s, lane))
-            proj = self.driving.project(np.array([(b.box.x, b.box.y) for b in self.world.objects]))
-            self._box_places = list(zip(proj.s.tolist(), proj.offset.tolist()))
         if self._bot_bodies:
             self.bots = [BotCar(self.driving, s, lane, self.config, rng)
                          for s, lane in bot_layout(self.driving, self.config, rng)]
@@ -286,24 +285,36 @@ class Race:
     def measure(self, car: RaceCar, crashed: bool) -> dict:
         """Params of the car's current pose (progress filled in by the caller)."""
         pts = body_points(car.spec, car.state)
-        proj = self.driving.project(pts, hint=car.segment_hint)
-        car.segment_hint = int(proj.segment[0])
+        where = self.driving.locate(pts, hint=car.segment_hint)
+        car.segment_hint = where.segment
         steer, speed = car.command
         return build_params(
             track=self.driving, waypoints=self.waypoints, x=pts[0, 0], y=pts[0, 1], yaw=car.state.yaw,
-            front=proj[:1], wheels_on_road=proj.on_road[1:], steering_angle=steer, speed=speed,
+            s=where.s, offset=where.offset, segment=where.segment, width=where.width,
+            wheels_on_road=where.on_road[1:], steering_angle=steer, speed=speed,
             progress=car.lap.progress if car.lap else 0.0, steps=car.steps, sim_time=self.sim_time,
             is_reversed=self.driving is not self.track, is_crashed=crashed,
             objects=self.objects_seen_by(car), camera_hfov=car.suite.camera.hfov)
 
-    def objects_seen_by(self, car: RaceCar) -> list[ObjectInfo]:
-        """Every other object the car's reward sees: obstacle boxes, bot cars, then the other racing cars."""
+    def objects_seen_by(self, car: RaceCar) -> dict[str, list]:
+        """The `object_columns` of every other object the car's reward sees: obstacle boxes, bot cars, then
+        the other racing cars."""
         w = self.world
-        known = self._box_places + [(None, None)] * (len(w.objects) - len(self._box_places))  # added since: projected
-        return [ObjectInfo(b.box.x, b.box.y, s=s, offset=off) for b, (s, off) in zip(w.objects, known)] + \
-               [ObjectInfo(*bot.pose[:2], bot.heading, bot.speed, bot.s, bot.offset) for bot in self.bots] + \
-               [ObjectInfo(w.cars[o.index].box.x, w.cars[o.index].box.y, w.cars[o.index].box.yaw)
-                for o in self.cars if o is not car]
+        bots = [ObjectInfo(*bot.pose[:2], bot.heading, bot.speed, bot.s, bot.offset) for bot in self.bots]
+        others = [w.cars[o.index].box for o in self.cars if o is not car]
+        if others:  # their places are projected, and then every object's (`object_columns`)
+            return object_columns(self.driving, [ObjectInfo(b.box.x, b.box.y) for b in w.objects] + bots +
+                                  [ObjectInfo(b.x, b.y, b.yaw) for b in others])
+        boxes = self._box_columns()
+        return join_columns(boxes, object_columns(self.driving, bots)) if bots else boxes
+
+    def _box_columns(self) -> dict[str, list]:
+        """The boxes' `object_columns` on the driven track, made again only when a box was added or moved."""
+        key = (self.driving, self.world.objects_changed)
+        if self._boxes_seen[0] != key:
+            boxes = [ObjectInfo(b.box.x, b.box.y) for b in self.world.objects]
+            self._boxes_seen = (key, object_columns(self.driving, boxes))
+        return self._boxes_seen[1]
 
     def put_back(self, car: RaceCar, status: R.Status) -> None:
         """Evaluation reset, standing still.  Time trial: on the centre line at the lap's furthest progress.

@@ -15,11 +15,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from sim import paint
+from sim import kernels, paint
 from sim.observation import CameraConfig, grayscale
 from sim.track import Track
 
@@ -28,9 +29,9 @@ FAR = 30.0  # m: floor beyond this forward distance shows the room's wall colour
 _MARGIN = 1.0  # m of plain floor round the painted area
 
 
-@dataclass(frozen=True)
-class Box:
-    """An axis-aligned-in-z box on the floor: centre x, y (m), yaw (rad), size (m), colour."""
+class Box(NamedTuple):
+    """An axis-aligned-in-z box on the floor: centre x, y (m), yaw (rad), size (m), colour (a tuple: a
+    moving body gets a new one every step)."""
 
     x: float
     y: float
@@ -111,7 +112,6 @@ class CameraRig:
         self._t_floor = np.where(self._rz < 0, cam.z / np.maximum(-self._rz, 1e-12), np.inf)
         self._wall_gray = grayscale(np.asarray(paint.WALL, dtype=np.uint8))
         self._screen = _Screen(cam, np.array(self.origins))
-        self._index = np.arange(max(cam.width, cam.height), dtype=float)  # pixel centres
 
     def _uv_index(self, x: float, y: float, yaw: float) -> np.ndarray:
         """Flat texture index of the floor point under every ground pixel (in-place buffers)."""
@@ -170,16 +170,7 @@ class CameraRig:
 
     def _fill(self, out: np.ndarray, v: _BoxView, rgb: bool) -> None:
         """Paint the pixels whose centres lie in the box's silhouette (the hull of its segments)."""
-        r0, r1, c0, c1 = v.rect
-        (y0, x0), (dy, dx) = (a.swapaxes(0, 1) for a in v.segments)  # each (S, C, 1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            k = (self._index[r0:r1] - y0) / dy  # (S, C, R): where each pixel row's centre line
-            xs = x0 + k * dx
-        on = (k >= 0) & (k <= 1)  # crosses each segment (never a level one)
-        lo = np.minimum.reduce(xs, axis=0, where=on, initial=np.inf)[..., None]  # (C, R, 1): where each row
-        hi = np.maximum.reduce(xs, axis=0, where=on, initial=-np.inf)[..., None]  # enters and leaves it
-        cols = self._index[c0:c1]
-        self._paint(out, v, (cols >= lo) & (cols <= hi), rgb)
+        self._paint(out, v, kernels.silhouette(*v.segments, *v.rect), rgb)
 
     def _slab_test(self, out: np.ndarray, depth: np.ndarray, v: _BoxView, rgb: bool) -> None:
         """Slab-test the pixels of the box's screen rectangle; paint and record the pixels where it is

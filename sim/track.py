@@ -24,10 +24,12 @@ import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from numpy.lib import format as npformat
 
+from sim import kernels
 from sim.errors import InputError
 
 MIN_WIDTH = 0.30  # m: narrower than this a 0.196 m car cannot stay on the road
@@ -40,8 +42,10 @@ _LOCAL_SLACK = 0.5  # m a point may move along the track from its hint and still
 _CLEARANCE_CAP = 3.0  # m: clearances are computed up to this; a proof covers points up to half of it off
 _MARGIN = 1e-9  # m kept off every proof, against rounding
 _JUMP_HALVINGS = 8  # a jump of a border's nearest point is narrowed to 1 cm / 2**8 (40 um) of centre line
-_PAIR_BLOCK = 1 << 18  # point-segment or segment-segment pairs computed at once (bounds the memory)
+_PAIR_BLOCK = 1 << 18  # segment-segment pairs computed at once (bounds the memory)
 _CROSSING_BLOCK = 256  # segments tested at once against all others for crossings (bounds the memory)
+_NO_WINDOWS = (np.empty((0, 0), dtype=np.intp), np.empty((0, 0)))  # `nearest_segments` without windows
+_NO_HINT = np.zeros(1, dtype=np.intp)
 _NPY_HEADERS = {(1, 0): npformat.read_array_header_1_0, (2, 0): npformat.read_array_header_2_0}
 
 
@@ -95,6 +99,17 @@ class Projection:
         return Projection(self.s[index], self.offset[index], self.segment[index], self.points[index], self.track)
 
 
+class Location(NamedTuple):
+    """A car's body points on the track (`Track.locate`): the first point's projection, and which points
+    are on the road."""
+
+    s: float  # arc length of the first point's foot from waypoint 0, m
+    offset: float  # its signed distance to the centre line, + = left, m
+    segment: int  # its centre-line segment
+    width: float  # the road width there (`Projection.width`), m
+    on_road: list[bool]  # whether each point lies inside the road polygon
+
+
 class _Polyline:
     """The segments of a polyline (a loop's last point repeats its first), searched for the nearest one
     to points: over every segment, or round a hint in O(1) (see `Track.project`)."""
@@ -108,46 +123,27 @@ class _Polyline:
     def nearest(self, pts: np.ndarray, hint: int | np.ndarray | None = None) -> tuple[np.ndarray, ...]:
         """Nearest segment of each point (M, 2) (the lowest index on a tie): index, squared distance, foot
         (m along the segment) and side (+ left); the same whatever the hint."""
-        if len(pts) * self.n > _PAIR_BLOCK:  # in blocks, to bound the memory
-            step = max(1, _PAIR_BLOCK // self.n)
-            hints = None if hint is None else np.broadcast_to(np.asarray(hint), (len(pts),))
-            parts = [self.nearest(pts[lo:lo + step], None if hints is None else hints[lo:lo + step])
-                     for lo in range(0, len(pts), step)]
-            return tuple(np.concatenate(col) for col in zip(*parts))
+        return kernels.nearest_segments(pts, self.table, *self.search(hint), self.closed, True)[:4]
+
+    def near_hint(self, pts: np.ndarray, hint, index: np.ndarray, proof: np.ndarray) -> tuple[np.ndarray, ...]:
+        """`nearest` among the segments of the window round the hint (one per point, or one for all), and
+        whether each answer is proved to be the nearest of all segments (`windows`)."""
+        hints = np.array(hint, dtype=np.intp, ndmin=1)
+        return kernels.nearest_segments(pts, self.table, index, proof, hints, self.closed, False)
+
+    def search(self, hint: int | np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The windows and the hints (one, or one per point) that the kernels search with: no windows (a
+        search over every segment) without a hint or for a short polyline."""
         windows = None if hint is None else self.windows()
         if windows is None:
-            return _closest(pts, self.table)
-        k, d2, foot, side, proved = self.near_hint(pts, hint, *windows)
-        if proved.all():
-            return k, d2, foot, side
-        unproved = ~proved  # searched over every segment
-        for mine, theirs in zip((k, d2, foot, side), _closest(pts[unproved], self.table)):
-            mine[unproved] = theirs
-        return k, d2, foot, side
-
-    def near_hint(self, pts: np.ndarray, hint, table: np.ndarray, index: np.ndarray) -> tuple[np.ndarray, ...]:
-        """`nearest` among the segments of the window round the hint, and whether each answer is proved to
-        be the nearest of all segments (`windows`)."""
-        if isinstance(hint, (int, np.integer)) or np.ndim(hint) == 0:
-            h = int(hint) % self.n if self.closed else min(max(int(hint), 0), self.n - 1)
-        else:
-            h = np.asarray(hint, dtype=np.intp)
-            h = h % self.n if self.closed else np.clip(h, 0, self.n - 1)
-        win = table[:, h]  # (6, K), or (6, M, K) for one hint per point
-        j, d2, foot, side = _closest(pts, win)
-        if isinstance(h, int):
-            k, proof = index[h][j], win[5][j]
-        else:
-            rows = np.arange(len(pts))
-            k, proof = index[h, j], win[5][rows, j]
-        return k, d2, foot, side, d2 < proof
+            return *_NO_WINDOWS, _NO_HINT
+        return *windows, np.array(hint, dtype=np.intp, ndmin=1)
 
     def windows(self) -> tuple[np.ndarray, np.ndarray] | None:
         """For every hint h, the segments round it in index order (each window sorted, so that ties go to
-        the lowest index as in a search over all): their table rows (6, n, K) (row 5: the squared distance
-        under which the window proves a point nearest to that segment; -1 where it cannot) and their
-        indices (n, K).  None for a polyline so short that the windows would hold a quarter of its segments
-        or more."""
+        the lowest index as in a search over all): their indices (n, K), and the squared distance under which
+        the window proves a point nearest to each of them (n, K; -1 where it cannot).  None for a polyline so
+        short that the windows would hold a quarter of its segments or more."""
         if self._windows is False:
             n = self.n
             step = float(np.median(self.table[4]))
@@ -170,8 +166,7 @@ class _Polyline:
                 # k's clearance (the distance from k to any segment farther in index): by the triangle
                 # inequality every segment outside the window is then farther from p than k is
                 proof = np.where((apart <= slack) & (half > 0), half * half, -1.0)
-                table = np.concatenate([self.table[:5, index], proof[None]])
-                self._windows = (table, index)
+                self._windows = (np.ascontiguousarray(index, dtype=np.intp), proof)
         return self._windows
 
     def _clearance(self, reach: int) -> np.ndarray:
@@ -238,7 +233,7 @@ class Track:
         step ago, makes the search O(1) per point; any hint gives exactly the result of the search without
         one, a wrong hint only costs time.
         """
-        pts = np.asarray(points, dtype=float).reshape(-1, 2)
+        pts = np.ascontiguousarray(np.reshape(points, (-1, 2)), dtype=float)
         d = self._cache
         k, d2, foot, side = d["line"].nearest(pts, hint)
         return Projection(d["cum"][k] + foot, np.copysign(np.sqrt(d2), side), k, pts, self)
@@ -261,37 +256,55 @@ class Track:
             d["edges"] = (np.concatenate(starts), np.concatenate(ends))
         return d["edges"]
 
+    def locate(self, points: np.ndarray, hint: int | None = None) -> Location:
+        """A car's body points (M, 2) in one compiled pass: the projection of the first one (its arc length,
+        offset, segment and road width, exactly those of `project(points)[0]`) and `on_road` of each."""
+        line = self._cache["line"]
+        at, profile = self._border_table()
+        pts = np.ascontiguousarray(points, dtype=float)
+        s, offset, segment, width, on = kernels.locate(pts, line.table, *line.search(hint), self.closed,
+                                                       *self._road_safety(), at, profile[2])
+        if math.isnan(width):  # at a jump of a border's nearest point
+            width = float(self._border_profile(np.array([s]), 2)[0])
+        return Location(s, offset, segment, width, on.tolist())
+
     def _on_road(self, points: np.ndarray, segment: np.ndarray, offset: np.ndarray) -> np.ndarray:
         """Whether each point is inside the road polygon: proved from its projection when it is nearer to
         its centre-line segment than any border is (it is then on the same side of every border as that
         segment), else by a crossing count over the whole boundary."""
+        return kernels.on_road(points, segment, offset, *self._road_safety())
+
+    def _road_safety(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For `kernels.on_road`: each centre-line segment's squared distance to the nearest border (-1 where
+        they touch), whether the segment is inside the road, and the road's `_crossing_table`."""
         d = self._cache
         if "road_safety" not in d:
             c0, c1 = self.center[:-1], self.center[1:]
             starts, ends = self.road_edges()
             safe = _least_gaps(c0, c1, starts, ends, _CLEARANCE_CAP) - _MARGIN
             crossing = _crossing_table(starts, ends)
-            d["road_safety"] = (np.where(safe > 0, safe * safe, -1.0), _inside(0.5 * (c0 + c1), crossing), crossing)
-        safe2, inside, crossing = d["road_safety"]
-        out = inside[segment]
-        unproved = offset * offset >= safe2[segment]
-        if unproved.any():
-            out[unproved] = _inside(points[unproved], crossing)
-        return out
+            inside = kernels.inside_polygon(0.5 * (c0 + c1), crossing)
+            d["road_safety"] = (np.where(safe > 0, safe * safe, -1.0), inside, crossing)
+        return d["road_safety"]
 
     def _border_profile(self, s: np.ndarray, column: int) -> np.ndarray:
         """At arc length(s) `s`: the distance from the centre line to the nearest point of the left
         (column 0) or the right border (1), or between those two points (2, DeepRacer's `track_width`);
         interpolated from `_border_samples`, worked out anew where a border's nearest point jumps."""
-        d = self._cache
-        if "borders" not in d:
-            d["borders"] = _border_samples(self)
-        at, profile = d["borders"]
-        out = np.interp(s, at, profile[column])
+        at, profile = self._border_table()
+        s = np.ascontiguousarray(s, dtype=float)
+        out = kernels.interp(s, at, profile[column])
         hard = np.isnan(out)
         if hard.any():
             out[hard] = _border_columns(*_sampled(self, s[hard])[1:4])[column]
         return out
+
+    def _border_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """`_border_samples`, worked out on first use."""
+        d = self._cache
+        if "borders" not in d:
+            d["borders"] = _border_samples(self)
+        return d["borders"]
 
     def _borders(self) -> list[tuple[_Polyline, np.ndarray]]:
         """The left and the right border (a loop's rings closed), each with the nearest of its segments to
@@ -312,9 +325,10 @@ class Track:
         heading = np.arctan2(d["unit"][k, 1], d["unit"][k, 0])
         return p, heading
 
-    def closest_waypoints(self, proj: Projection) -> tuple[int, int]:
-        """[previous, next] waypoint indices around the first projected point (by arc length)."""
-        k = int(proj.segment[0])
+    def closest_waypoints(self, where: Projection | int) -> tuple[int, int]:
+        """[previous, next] waypoint indices around the first projected point (by arc length), or round a
+        point on centre-line segment `where`."""
+        k = int(where.segment[0]) if isinstance(where, Projection) else int(where)
         nxt = k + 1
         if self.closed and nxt == len(self.center) - 1:
             nxt = 0
@@ -363,25 +377,6 @@ def _segment_table(line: np.ndarray) -> np.ndarray:
     unit = np.where((length > 0)[:, None], seg / np.where(length > 0, length, 1.0)[:, None], (1.0, 0.0))
     cum = np.concatenate([[0.0], np.cumsum(length)[:-1]])
     return np.stack([line[:-1, 0], line[:-1, 1], unit[:, 0], unit[:, 1], length, cum])
-
-
-def _closest(pts: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Nearest of the segments in `table` ((6+, K), or (6+, M, K): one set per point) to each of the
-    points (M, 2): its column (the first on a tie), squared distance, foot (m along it) and side (+ left)."""
-    ax, ay, ux, uy, length = table[:5]
-    rx = pts[:, :1] - ax
-    ry = pts[:, 1:] - ay
-    along = rx * ux
-    along += ry * uy
-    foot = np.minimum(np.maximum(along, 0.0), length)
-    side = ux * ry
-    side -= uy * rx
-    gap = along - foot
-    d2 = side * side
-    d2 += gap * gap
-    j = d2.argmin(axis=1)
-    rows = np.arange(len(pts))
-    return j, d2[rows, j], foot[rows, j], side[rows, j]
 
 
 def _border_nearest(pts: np.ndarray, line: _Polyline, hint: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -525,23 +520,9 @@ def _least_gaps(a0: np.ndarray, a1: np.ndarray, b0: np.ndarray, b1: np.ndarray, 
 
 
 def _crossing_table(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """(4, E) rows for `_inside`: each edge's start x, y, end y, and dx / dy (0 for a level edge)."""
+    """(4, E) rows for `kernels.inside_polygon`: each edge's start x, y, end y, and dx / dy (0 for a level edge)."""
     dx, dy = (ends - starts).T
     return np.stack([starts[:, 0], starts[:, 1], ends[:, 1], dx / np.where(dy != 0, dy, np.inf)])
-
-
-def _inside(pts: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """Whether each point (M, 2) is inside the polygon bounded by the edges of a `_crossing_table`
-    (even-odd: the count of edges that a ray from the point towards +x crosses)."""
-    x0, y0, y1, slope = table
-    step = max(1, _PAIR_BLOCK // table.shape[1])
-    parts = []
-    for lo in range(0, len(pts), step):
-        px, py = pts[lo:lo + step, :1], pts[lo:lo + step, 1:]
-        crosses = (y0 > py) != (y1 > py)
-        crosses &= px < x0 + (py - y0) * slope
-        parts.append(np.count_nonzero(crosses, axis=1) % 2 == 1)
-    return np.concatenate(parts) if len(parts) != 1 else parts[0]
 
 
 def vertex_normals(line: np.ndarray, closed: bool) -> np.ndarray:

@@ -1,8 +1,9 @@
 """The PyBullet scene: collision bodies for cars and objects, room walls, ray casts.
 
 One PyBullet client per World (DIRECT mode, `physicsClientId` on every call), so many worlds
-live in one process without seeing each other.  Car motion is kinematic (sim.car); PyBullet
-answers ray casts (LIDAR), overlaps (crashes) and renders a reference camera view.
+live in one process without seeing each other.  Car motion is kinematic (sim.dynamics); PyBullet
+answers ray casts (LIDAR), overlaps (crashes) and renders a reference camera view.  A body's new pose
+reaches PyBullet before its next query, so that steps which ask it nothing cost no call.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pybullet as p
 
-from sim import paint
+from sim import kernels, paint
 from sim.car import CarSpec
 from sim.observation import CameraConfig
 from sim.render import Box
@@ -23,11 +24,7 @@ WALL_HEIGHT = 1.0
 _STATIC_GROUP = 1
 _ALL = 0x7FFFFFFF
 _PARKED = (0.0, 0.0, -100.0)
-
-
-def _radius(box: Box) -> float:
-    """The radius of a box's bounding circle on the floor."""
-    return math.hypot(box.length, box.width) / 2
+_RAY_MARGIN = 1e-3  # m a body's footprint is grown by when choosing the rays to cast (PyBullet decides the hits)
 
 
 @dataclass
@@ -38,6 +35,11 @@ class Body:
     box: Box
     group: int
 
+    @property
+    def radius(self) -> float:
+        """The radius of the box's bounding circle on the floor."""
+        return math.hypot(self.box.length, self.box.width) / 2
+
 
 class World:
     """The scene of one environment: track floor, room walls, cars and obstacle boxes."""
@@ -47,7 +49,9 @@ class World:
         self.client = p.connect(p.DIRECT)
         self.cars: list[Body] = []
         self.objects: list[Body] = []
+        self.objects_changed = 0  # counts the obstacles added or moved: a key for what is computed from them
         self._walls: list[int] = []
+        self._moved: dict[int, Body] = {}  # bodies whose new pose PyBullet gets before its next query (`_sync`)
         self._floor_visuals = False
         xmin, ymin, xmax, ymax = track.bounds
         cx, cy = (xmin + xmax) / 2, (ymin + ymax) / 2
@@ -94,6 +98,7 @@ class World:
         """Add a static obstacle box; returns its index in `objects`."""
         uid = self._box_body(x, y, yaw, length, width, height, color, _STATIC_GROUP)
         self.objects.append(Body(uid, Box(x, y, yaw, length, width, height, color), _STATIC_GROUP))
+        self.objects_changed += 1
         return len(self.objects) - 1
 
     def set_car_pose(self, index: int, x: float, y: float, yaw: float) -> None:
@@ -102,13 +107,21 @@ class World:
     def set_object_pose(self, index: int, x: float, y: float, yaw: float) -> None:
         """Move an obstacle box (a new layout at a reset)."""
         self._set_pose(self.objects[index], x, y, yaw)
+        self.objects_changed += 1
 
     def _set_pose(self, body: Body, x: float, y: float, yaw: float) -> None:
         b = body.box
-        body.box = Box(x, y, yaw, b.length, b.width, b.height, b.color)  # (dataclasses.replace: 6 us)
-        p.resetBasePositionAndOrientation(body.uid, [x, y, body.box.height / 2],
-                                          [0.0, 0.0, math.sin(yaw / 2), math.cos(yaw / 2)],
-                                          physicsClientId=self.client)
+        body.box = Box(x, y, yaw, b.length, b.width, b.height, b.color)
+        self._moved[body.uid] = body
+
+    def _sync(self) -> None:
+        """Give PyBullet the poses set since its last query (most steps ask it nothing)."""
+        for uid, body in self._moved.items():
+            b = body.box
+            p.resetBasePositionAndOrientation(uid, [b.x, b.y, b.height / 2],
+                                              [0.0, 0.0, math.sin(b.yaw / 2), math.cos(b.yaw / 2)],
+                                              physicsClientId=self.client)
+        self._moved.clear()
 
     def boxes_seen_by(self, car: int) -> list[Box]:
         """Boxes a car's cameras can see: every object and every other car."""
@@ -119,31 +132,33 @@ class World:
         return self.objects + [c for i, c in enumerate(self.cars) if i != car]
 
     # ---- queries ----------------------------------------------------------------------
-    def clearance(self, car: int, x: float, y: float) -> float:
-        """A lower bound of the distance from (x, y) to any body but the car's own (m)."""
-        x0, y0, x1, y1 = self.room
-        d = min(x - x0, x1 - x, y - y0, y1 - y)
-        for b in self.boxes_seen_by(car):
-            d = min(d, math.hypot(b.x - x, b.y - y) - _radius(b))
-        return d
-
     def cast_rays(self, car: int, origin: tuple[float, float, float], angles: np.ndarray,
                   reach: float, max_range: float) -> np.ndarray:
         """Distances along horizontal rays from `origin` at world `angles` (rad).
 
         Rays are cast `reach` metres; a ray that hits nothing that far reads `max_range`.
-        The car's own body is invisible to its rays.
+        The car's own body is invisible to its rays.  PyBullet casts only the rays that may hit: every ray
+        when a room wall is within reach, else those that cross a body's footprint (grown by _RAY_MARGIN).
         """
         ox, oy, oz = origin
         out = np.full(len(angles), max_range, dtype=np.float32)
-        if self.clearance(car, ox, oy) > reach:
+        x0, y0, x1, y1 = self.room
+        walls = min(ox - x0, x1 - ox, oy - y0, y1 - oy) <= reach
+        near = [body.box for body in self._others(car)
+                if math.hypot(body.box.x - ox, body.box.y - oy) - body.radius <= reach]
+        if not (walls or near):
             return out  # nothing within reach: no need to ask PyBullet
-        cast = np.flatnonzero(self._rays_that_may_hit(car, ox, oy, angles, reach))
+        if walls:
+            cast = np.arange(len(angles))
+        else:
+            boxes = np.array([(b.x, b.y, b.yaw, b.length / 2 + _RAY_MARGIN, b.width / 2 + _RAY_MARGIN) for b in near])
+            cast = np.flatnonzero(kernels.rays_meeting_boxes(ox, oy, angles, boxes, reach))
         if not len(cast):
             return out
         a = angles[cast]
         ends = np.stack([ox + reach * np.cos(a), oy + reach * np.sin(a), np.full(len(a), oz)], axis=1)
         starts = np.broadcast_to(np.asarray(origin, dtype=float), ends.shape)
+        self._sync()
         hits = p.rayTestBatch(starts, ends, collisionFilterMask=_ALL & ~self.cars[car].group,
                               physicsClientId=self.client)
         for i, h in zip(cast, hits):
@@ -151,29 +166,14 @@ class World:
                 out[i] = h[2] * reach
         return out
 
-    def _rays_that_may_hit(self, car: int, ox: float, oy: float, angles: np.ndarray, reach: float) -> np.ndarray:
-        """Which rays from (ox, oy) may meet a body within `reach`: those inside the angle a body's bounding
-        circle subtends (every ray when a room wall is within reach or the origin is inside a circle)."""
-        x0, y0, x1, y1 = self.room
-        if min(ox - x0, x1 - ox, oy - y0, y1 - oy) <= reach:
-            return np.ones(len(angles), dtype=bool)
-        may = np.zeros(len(angles), dtype=bool)
-        for b in self.boxes_seen_by(car):
-            radius, d = _radius(b), math.hypot(b.x - ox, b.y - oy)
-            if d - radius > reach:
-                continue
-            if d <= radius:
-                return np.ones(len(angles), dtype=bool)
-            half = math.asin(radius / d) + 1e-6
-            may |= np.abs((angles - math.atan2(b.y - oy, b.x - ox) + math.pi) % (2 * math.pi) - math.pi) <= half
-        return may
-
     def crashed_into(self, car: int) -> list[int]:
         """PyBullet ids of the bodies (objects and other cars) the car's body overlaps."""
         body = self.cars[car]
-        me, mine = body.uid, body.box
+        me, mine, radius = body.uid, body.box, body.radius
         near = [o.uid for o in self._others(car)  # bounding circles first: PyBullet only for bodies that may touch
-                if math.hypot(o.box.x - mine.x, o.box.y - mine.y) <= _radius(mine) + _radius(o.box)]
+                if math.hypot(o.box.x - mine.x, o.box.y - mine.y) <= radius + o.radius]
+        if near:
+            self._sync()
         return [uid for uid in near if p.getClosestPoints(me, uid, 0.0, physicsClientId=self.client)]
 
     # ---- PyBullet reference view ------------------------------------------------------
@@ -219,6 +219,7 @@ class World:
         vfov = math.degrees(2 * math.atan(math.tan(cam.hfov / 2) * cam.height / cam.width))
         view = p.computeViewMatrix(eye, target, up, physicsClientId=self.client)
         proj = p.computeProjectionMatrixFOV(vfov, cam.width / cam.height, 0.02, 60.0, physicsClientId=self.client)
+        self._sync()
         p.resetBasePositionAndOrientation(body.uid, _PARKED, [0, 0, 0, 1], physicsClientId=self.client)
         try:
             _, _, rgba, _, _ = p.getCameraImage(cam.width, cam.height, view, proj, shadow=0,

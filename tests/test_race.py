@@ -211,3 +211,43 @@ def test_mercy_reset_puts_the_car_ahead_of_a_box_it_keeps_hitting(stadium, mercy
             assert crashes == [behind] * 3
     finally:
         race.close()
+
+
+def test_box_params_follow_a_box_moved_between_steps(stadium):
+    """The boxes' object params are made once per layout, and again when a box moves: they equal the
+    params of the boxes where they stand."""
+    from sim.params import OBJECT_KEYS, ObjectInfo, object_columns
+    race = Race(stadium, R.RaceRules(), parse_race_config("object-avoidance", {"NUMBER_OF_OBSTACLES": 3}))
+    race.add_car(SPEC, SensorSuite(("LIDAR",)), lambda params: 1.0, np.random.default_rng(0))
+    try:
+        race.reset(stadium, [(6.0, 0.0, 0.0)], np.random.default_rng(0))
+        before = race.cars[0].params["objects_location"]
+        race.world.set_object_pose(1, 7.5, 0.2, 0.3)
+        race.step([(0.0, 0.1, None)])
+        params = race.cars[0].params
+        want = object_columns(stadium, [ObjectInfo(b.box.x, b.box.y) for b in race.world.objects])
+        assert params["objects_location"] == [list(v) for v in want["objects_location"]] != before
+        for key in (k for k in OBJECT_KEYS if k != "objects_location"):  # (locations: lists in the params)
+            assert params[key] == want[key], key
+        assert params["closest_objects"][1] == 1  # the moved box is the next one ahead of the car
+    finally:
+        race.close()
+
+
+def test_pybullet_sees_bodies_where_they_were_last_put(stadium):
+    """Poses reach PyBullet before its next query (a contact or a ray cast), not at every move."""
+    race = _race(stadium)
+    try:
+        race.reset(stadium, [(6.0, 0.0, 0.0)])
+        w = race.world
+        w.add_box(1e3, 1e3, 0.0, 0.3, 0.3, 0.3)
+        w.set_object_pose(0, 6.0, 0.5, 0.0)  # 0.5 m to the car's left: its LIDAR's beam at +90 deg meets it
+        angles = np.array([math.pi / 2, -math.pi / 2])
+        np.testing.assert_allclose(w.cast_rays(0, (6.0, 0.0, 0.08), angles, 1.0, 12.0), [0.35, 12.0], atol=1e-6)
+        assert w.crashed_into(0) == []
+        w.set_object_pose(0, 6.1, 0.1, 0.0)  # onto the car
+        assert w.crashed_into(0) == [w.objects[0].uid]
+        race.world.set_car_pose(0, 6.0, 3.0, 0.0)  # and the car away from it
+        assert w.crashed_into(0) == []
+    finally:
+        race.close()

@@ -1,0 +1,219 @@
+"""The compiled kernels (sim.kernels) give the bits of the numpy formulas they replace (kept here as the
+references), on random inputs, and the compiled paths of the track, the car and the world agree with the
+general ones."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sim import kernels
+from sim.car import CarSpec, CarState, body_points
+from sim.dynamics import step_dynamics
+from sim.track import Track, from_centerline, load
+
+TOKYO = Path(__file__).parent / "data" / "tracks" / "Tokyo_Training_track.npy"
+
+
+# ---- numpy references (the vectorised code the kernels replaced) ---------------------------------------
+def closest_reference(pts: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Nearest of the segments in `table` ((6, K), or (6, M, K): one set per point) to each point."""
+    ax, ay, ux, uy, length = table[:5]
+    rx, ry = pts[:, :1] - ax, pts[:, 1:] - ay
+    along = rx * ux
+    along += ry * uy
+    foot = np.minimum(np.maximum(along, 0.0), length)
+    side = ux * ry
+    side -= uy * rx
+    gap = along - foot
+    d2 = side * side
+    d2 += gap * gap
+    j = d2.argmin(axis=1)
+    rows = np.arange(len(pts))
+    return j, d2[rows, j], foot[rows, j], side[rows, j]
+
+
+def inside_reference(pts: np.ndarray, crossing: np.ndarray) -> np.ndarray:
+    x0, y0, y1, slope = crossing
+    px, py = pts[:, :1], pts[:, 1:]
+    crosses = ((y0 > py) != (y1 > py)) & (px < x0 + (py - y0) * slope)
+    return np.count_nonzero(crosses, axis=1) % 2 == 1
+
+
+def bicycle_reference(spec: CarSpec, state: CarState, steer_cmd: float, speed_cmd: float,
+                      dt: float = 1.0 / 15.0) -> CarState:
+    """The pure-Python integration the kernel replaced."""
+    def approach(value, target, up, down):
+        return min(target, value + up) if target > value else max(target, value - down)
+    x, y, yaw, v, delta = state
+    h = dt / spec.substeps
+    for _ in range(spec.substeps):
+        delta = approach(delta, steer_cmd, spec.steer_rate * h, spec.steer_rate * h)
+        v = approach(v, speed_cmd, spec.accel * h, spec.decel * h)
+        beta = math.atan(0.5 * math.tan(delta))
+        x += v * math.cos(yaw + beta) * h
+        y += v * math.sin(yaw + beta) * h
+        yaw += v * math.cos(beta) * math.tan(delta) / spec.wheelbase * h
+    return CarState(x, y, (yaw + math.pi) % (2 * math.pi) - math.pi, v, delta)
+
+
+# ---- tracks and points ------------------------------------------------------------------------------
+def _open_arc() -> Track:
+    a = 2 * np.pi * np.arange(180) / 300
+    return from_centerline(5.0 * np.stack([np.cos(a), np.sin(a)], axis=1), 0.76, closed=False)
+
+
+@pytest.fixture(params=["reinvent-like", "pro", "tokyo", "open-arc"])
+def track(request) -> Track:
+    name = request.param
+    return _open_arc() if name == "open-arc" else load(TOKYO if name == "tokyo" else name)
+
+
+def _near_points(track: Track, rng: np.random.Generator, n: int) -> np.ndarray:
+    """Points on and round the road, far off it, and exactly on waypoints (ties)."""
+    width = float(np.max(track.widths))
+    near = track.point_at(rng.uniform(0.0, track.length, n), rng.uniform(-1.5 * width, 1.5 * width, n))[0]
+    xmin, ymin, xmax, ymax = track.bounds
+    far = rng.uniform((xmin - 3.0, ymin - 3.0), (xmax + 3.0, ymax + 3.0), (n // 5, 2))
+    return np.concatenate([near, far, track.center[::7], track.left[::5]])
+
+
+# ---- the kernels against their references ---------------------------------------------------------------
+def test_nearest_segments_over_all_is_the_numpy_search(track):
+    line = track._cache["line"]  # the centre line's segments
+    pts = _near_points(track, np.random.default_rng(1), 1500)
+    got = kernels.nearest_segments(pts, line.table, *line.search(None), line.closed, True)
+    for a, b in zip(got[:4], closest_reference(pts, line.table)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_nearest_segments_in_windows_is_the_numpy_window_search(track):
+    """With one hint per point and no fallback: the window's answer and its proof, as the numpy gather of
+    the window's segments gave them; with the fallback, the search over all whatever the hint."""
+    line = track._cache["line"]
+    windows = line.windows()
+    if windows is None:
+        pytest.skip("a short polyline is searched whole")
+    index, proof = windows
+    rng = np.random.default_rng(2)
+    pts = _near_points(track, rng, 1500)
+    hints = rng.integers(-2 * line.n, 2 * line.n, len(pts))
+    h = hints % line.n if line.closed else np.clip(hints, 0, line.n - 1)
+    j, d2, foot, side = closest_reference(pts, line.table[:, index[h]])
+    rows = np.arange(len(pts))
+    k, kd2, kfoot, kside, proved = kernels.nearest_segments(pts, line.table, index, proof, hints, line.closed, False)
+    for a, b in zip((k, kd2, kfoot, kside, proved), (index[h, j], d2, foot, side, d2 < proof[h[rows], j])):
+        np.testing.assert_array_equal(a, b)
+    assert proved.any() and not proved.all()
+    every = kernels.nearest_segments(pts, line.table, index, proof, hints, line.closed, True)[:4]
+    for a, b in zip(every, closest_reference(pts, line.table)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_inside_polygon_counts_crossings_as_numpy(track):
+    _, _, crossing = track._road_safety()
+    pts = _near_points(track, np.random.default_rng(3), 800)
+    got = kernels.inside_polygon(pts, crossing)
+    np.testing.assert_array_equal(got, inside_reference(pts, crossing))
+    assert got.any() and not got.all()
+
+
+def test_interp_is_numpys():
+    rng = np.random.default_rng(4)
+    xp = np.cumsum(rng.uniform(0.001, 0.1, 500))
+    fp = rng.normal(size=500)
+    fp[rng.integers(0, 500, 40)] = np.nan  # as the border profiles mark their jumps
+    fp[100:103] = 7.0  # a level stretch
+    x = np.concatenate([rng.uniform(xp[0] - 1.0, xp[-1] + 1.0, 5000), xp, xp[::3] + 1e-13, [np.nan]])
+    np.testing.assert_array_equal(kernels.interp(x, xp, fp), np.interp(x, xp, fp))
+
+
+def test_bicycle_is_the_python_integration():
+    rng = np.random.default_rng(5)
+    spec = CarSpec()
+    for _ in range(20000):
+        state = CarState(*rng.uniform(-5, 5, 2), rng.uniform(-math.pi, math.pi), rng.uniform(0, 4),
+                         rng.uniform(-0.6, 0.6))
+        steer, speed = rng.uniform(-0.6, 0.6), rng.choice([0.0, 0.1, 4.0, rng.uniform(0, 4)])
+        assert step_dynamics(spec, state, steer, speed) == bicycle_reference(spec, state, steer, speed)
+
+
+def test_rays_meeting_boxes_is_the_slab_test():
+    """Against a numpy slab test; rays along a box's sides (a zero direction component) and from inside."""
+    rng = np.random.default_rng(6)
+    for _ in range(300):
+        boxes = np.column_stack([rng.uniform(-1, 1, (3, 2)), rng.choice([0.0, rng.uniform(-3, 3)], 3),
+                                 rng.uniform(0.05, 0.3, (3, 2))])
+        ox, oy = rng.uniform(-1.2, 1.2, 2)
+        angles = np.concatenate([rng.uniform(-4, 4, 60), [0.0, math.pi / 2]])
+        want = np.zeros(len(angles), dtype=bool)
+        for x, y, yaw, hl, hw in boxes:
+            c, s = math.cos(yaw), math.sin(yaw)
+            p = np.array([c * (ox - x) + s * (oy - y), -s * (ox - x) + c * (oy - y)])
+            d = np.stack([np.cos(angles - yaw), np.sin(angles - yaw)], axis=1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t1, t2 = (-np.array([hl, hw]) - p) / d, (np.array([hl, hw]) - p) / d
+            inside = np.abs(p) <= (hl, hw)
+            lo = np.where(d == 0, np.where(inside, -np.inf, np.inf), np.minimum(t1, t2))
+            hi = np.where(d == 0, np.where(inside, np.inf, -np.inf), np.maximum(t1, t2))
+            want |= np.maximum(lo.max(axis=1), 0.0) <= np.minimum(hi.min(axis=1), 1.0)
+        np.testing.assert_array_equal(kernels.rays_meeting_boxes(ox, oy, angles, boxes, 1.0), want)
+
+
+# ---- the compiled paths of the track against the general ones ---------------------------------------------
+def test_locate_is_the_projection_of_the_body_points(track):
+    """`Track.locate` of a car's five points, with a near, a wild or no hint, equals `project`'s first
+    point and `on_road` of all (a count of crossings), bit for bit; the width too, where a border's nearest
+    point jumps."""
+    rng = np.random.default_rng(7)
+    half = float(np.max(track.widths)) / 2
+    crossing = track._road_safety()[2]
+    for s, off, yaw in zip(rng.uniform(0, track.length, 400), rng.uniform(-half - 0.3, half + 0.3, 400),
+                           rng.uniform(-math.pi, math.pi, 400)):
+        (x, y), heading = track.point_at(s, off)
+        pts = body_points(CarSpec(), CarState(float(x), float(y), float(heading + yaw / 4), 0.0, 0.0))
+        want = track.project(pts)
+        for hint in (None, int(want.segment[0]) + int(rng.integers(-3, 4)), int(rng.integers(-500, 500))):
+            got = track.locate(pts, hint)
+            assert (got.s, got.offset, got.segment) == (want.s[0], want.offset[0], want.segment[0])
+            assert got.width == want.width[0] and got.on_road == want.on_road.tolist()
+        assert got.on_road == inside_reference(pts, crossing).tolist()  # the proofs only save counting
+    at, profile = track._border_table()
+    jumps = at[np.flatnonzero(np.isnan(profile[2]))]  # the width is worked out anew there
+    for s in jumps[:20]:
+        (x, y), heading = track.point_at(s)
+        pts = body_points(CarSpec(front_point=0.0), CarState(float(x), float(y), float(heading), 0.0, 0.0))
+        got, want = track.locate(pts), track.project(pts)
+        assert got.width == want.width[0] and not math.isnan(got.width)
+
+
+def silhouette_reference(starts: np.ndarray, spans: np.ndarray, r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+    """The numpy fill of a box's silhouette the kernel replaced."""
+    index = np.arange(max(r1, c1), dtype=float)
+    (y0, x0), (dy, dx) = (a.swapaxes(0, 1) for a in (starts, spans))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = (index[r0:r1] - y0) / dy
+        xs = x0 + k * dx
+    on = (k >= 0) & (k <= 1)
+    lo = np.minimum.reduce(xs, axis=0, where=on, initial=np.inf)[..., None]
+    hi = np.maximum.reduce(xs, axis=0, where=on, initial=-np.inf)[..., None]
+    cols = index[c0:c1]
+    return (cols >= lo) & (cols <= hi)
+
+
+def test_silhouette_is_the_numpy_fill():
+    """Random segments (level ones, missing ones, ends on pixel centres) of two cameras."""
+    rng = np.random.default_rng(8)
+    for _ in range(300):
+        starts = rng.uniform(-5, 45, (12, 2, 2, 1))
+        spans = rng.uniform(-30, 30, (12, 2, 2, 1))
+        starts[rng.random(12) < 0.2] = np.nan
+        spans[rng.random(12) < 0.2, 0] = 0.0
+        starts[:4], spans[:4] = np.round(starts[:4]), np.round(spans[:4])  # ends on pixel centres
+        rect = sorted(rng.integers(0, 40, 2)) + sorted(rng.integers(0, 40, 2))
+        rect[1] += 1
+        rect[3] += 1
+        want = silhouette_reference(starts, spans, *rect)
+        np.testing.assert_array_equal(kernels.silhouette(starts, spans, *rect), want)
