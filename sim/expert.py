@@ -47,6 +47,9 @@ AVOID_AHEAD = 2.0  # m: an object this far ahead (or less) of the car's front de
 LANE_CHANGE_GAP = 0.1  # m between the car's offset and the aimed one: the expert is changing lanes
 LANE_CHANGE_SPEED = 0.5  # m/s at most while changing lanes
 ALONGSIDE = (-0.6, 0.3)  # m from the car's front: an object here is beside the car (car 0.32 m, box 0.5 m long)
+FOLLOW_GAP = 1.0  # m: a moving object this far ahead (or less) that is changing lanes is followed, not passed
+SETTLED = 0.03  # m from a lane's midline: an object this close to it is not changing lanes
+FOLLOW_SHARE = 0.4  # of its speed: the expert drops back behind an object changing lanes
 
 
 def avoid_offset(params: dict) -> float:
@@ -67,6 +70,18 @@ def avoid_offset(params: dict) -> float:
     return -lane if left else lane
 
 
+def follow_speed(params: dict) -> float | None:
+    """The expert's speed cap (m/s) behind a moving object (a bot car) up to FOLLOW_GAP ahead of the car's
+    front that is changing lanes: FOLLOW_SHARE of its speed, so that it draws away until it settles in a
+    lane (it may be cutting into the car's lane); None without one."""
+    lane = params["track_width"] / 4
+    length, here = params["track_length"], params["projection_distance"]
+    caps = [FOLLOW_SHARE * v for s, d, v in zip(params["objects_distance"], params["objects_distance_from_center"],
+                                                params["objects_speed"])
+            if v > 0 and 0 < (s - here) % length <= FOLLOW_GAP and abs(d - lane) > SETTLED]
+    return min(caps) if caps else None
+
+
 def _curvature_ahead(track: Track, s: float, preview: float) -> np.ndarray:
     kappa = track.curvature()
     wp = track.waypoint_s
@@ -85,13 +100,15 @@ def normalised_action(steer_deg: float, speed: float, steer_range: tuple[float, 
 
 def expert_command(expert: PurePursuit, track: Track, state: CarState, params: dict) -> tuple[float, float]:
     """(steering deg, speed m/s) of the expert for a car at `state` with this step's `params`: pure pursuit on
-    the lane free of the objects near it, slowly while changing lanes (the boxes may stand close together)."""
+    the lane free of the objects near it, slowly while changing lanes (the boxes may stand close together),
+    dropping back behind a bot car that is changing lanes just ahead."""
     target = avoid_offset(params)
     steer, speed = expert.command(track, state, target)
     here = params["distance_from_center"] * (1 if params["is_left_of_center"] else -1)
     if abs(target - here) > LANE_CHANGE_GAP:
         speed = min(speed, LANE_CHANGE_SPEED)
-    return steer, speed
+    cap = follow_speed(params)
+    return steer, speed if cap is None else min(speed, cap)
 
 
 def expert_policy(expert: PurePursuit):

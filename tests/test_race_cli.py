@@ -70,6 +70,16 @@ def test_every_random_layout_is_drivable_by_the_scripted_driver(track):
         assert lap.complete and lap.crashed == 0 and lap.off_track == 0, (seed, lap)
 
 
+def test_the_scripted_driver_passes_bots_that_change_lanes():
+    """Three bots at 0.5 m/s changing lanes, six seeds of 3 laps: the expert drops back behind a bot that
+    cuts into its lane instead of running into it (without that, four of these six seeds crash)."""
+    from racer.driving import drive_expert
+    config = {"NUMBER_OF_BOT_CARS": 3, "BOT_CAR_SPEED": 0.5, "IS_LANE_CHANGE": True}
+    for seed in range(6):
+        laps = drive_expert("reinvent-like", 3, seed=seed, race="head-to-bot", race_config=config)
+        assert all(lap.complete and lap.resets == 0 for lap in laps), (seed, laps)
+
+
 def test_train_against_an_opponent_bundle(tmp_path):
     car = tmp_path / "car.json"
     car.write_text(json.dumps(LIDAR_CAR))
