@@ -14,7 +14,9 @@ import math
 
 import numpy as np
 
-from sim.layout import lane_offset, path_pose
+from sim import kernels
+from sim.layout import path_pose
+from sim.params import ObjectInfo
 from sim.race_config import RaceConfig
 from sim.track import Track
 
@@ -37,7 +39,7 @@ class BotCar:
         self._change_at = self._next_change(0.0)  # travel at which the next (or current) change starts
         self._last_change_at = -math.inf  # travel at which the last finished change started
         self._frozen = 0.0  # s left standing still
-        self._pose: tuple[float, float, float] | None = None  # computed on first use after a step
+        self._info: ObjectInfo | None = None  # made on first use after a step
 
     def _next_change(self, after: float) -> float:
         if not self._cfg.is_lane_change:
@@ -50,7 +52,7 @@ class BotCar:
         moving = max(0.0, dt - self._frozen)
         self._frozen = max(0.0, self._frozen - dt)
         self._travel += self.speed * moving
-        self._pose = None
+        self._info = None
         length = self._cfg.lane_change_distance
         while self._travel >= self._change_at + length:  # a change ended: on the other lane now
             self._lane = -self._lane
@@ -62,23 +64,6 @@ class BotCar:
         reference counts no collision while its bots are paused."""
         self._frozen = max(self._frozen, seconds)
 
-    def _blend(self, travel: float, change_at: float) -> float:
-        """0 before the change starting at `change_at`, 1 after it, a smoothstep in between (C1)."""
-        u = min(max((travel - change_at) / self._cfg.lane_change_distance, 0.0), 1.0)
-        return u * u * (3.0 - 2.0 * u)
-
-    def _offset_at(self, s: float) -> float:
-        """Lateral offset at (unwrapped) arc length `s` of this bot's path, the last finished change
-        included (the heading looks a little behind)."""
-        travel = s - self._s0
-        a = lane_offset(self.track, s, self._lane)
-        if self._last_change_at + self._cfg.lane_change_distance <= travel <= self._change_at:
-            return a  # on its lane, between changes
-        b = lane_offset(self.track, s, -self._lane)
-        if travel < self._last_change_at + self._cfg.lane_change_distance:
-            return b + (a - b) * self._blend(travel, self._last_change_at)
-        return a + (b - a) * self._blend(travel, self._change_at)
-
     @property
     def s(self) -> float:
         """Arc length of the bot's origin along the centre line, m, in [0, length)."""
@@ -87,13 +72,14 @@ class BotCar:
     @property
     def offset(self) -> float:
         """Lateral offset (+ left) of the bot's origin from the centre line, m."""
-        return self._offset_at(self._s0 + self._travel)
+        return self.info.offset
 
     @property
     def lane(self) -> int:
         """The lane the bot is nearer: the one it drives, or during a change the one it has passed
         the middle towards."""
-        return -self._lane if self._blend(self._travel, self._change_at) > 0.5 else self._lane
+        changed = kernels.blend(self._travel, self._change_at, self._cfg.lane_change_distance)
+        return -self._lane if changed > 0.5 else self._lane
 
     @property
     def changing(self) -> bool:
@@ -108,11 +94,20 @@ class BotCar:
     @property
     def pose(self) -> tuple[float, float, float]:
         """(x, y, yaw) of the bot's origin, yaw in radians along its path."""
-        if self._pose is None:
-            self._pose = path_pose(self.track, self._s0 + self._travel, self._offset_at)
-        return self._pose
+        return self.info[:3]
 
     @property
     def heading(self) -> float:
         """Yaw in radians (what objects_heading reports)."""
-        return self.pose[2]
+        return self.info.heading
+
+    @property
+    def info(self) -> ObjectInfo:
+        """The bot as the reward's params see it: its origin's place on its path (the lane, the last finished
+        change and the next or current one: `layout.path_pose`), heading, speed, arc length and offset; made
+        once per step."""
+        if self._info is None:
+            x, y, yaw, offset = path_pose(self.track, self._s0 + self._travel, self._lane, self._s0,
+                                          self._last_change_at, self._change_at, self._cfg.lane_change_distance)
+            self._info = ObjectInfo(x, y, yaw, self.speed, self.s, offset)
+        return self._info

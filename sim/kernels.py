@@ -1,11 +1,14 @@
 """Compiled loops of the simulator's hot path (numba, no fastmath): pure functions over arrays.
 
 Each step integrates the car's motion, projects its five body points on the centre line, tests them
-against the road polygon and looks up the road width; sensors choose the LIDAR rays worth casting and fill
-boxes' silhouettes on the camera screens.  These are loops over tens or hundreds of items for a handful of
-points, where numpy's cost is the overhead of its calls.  The arithmetic is that of the numpy (or Python)
-formulas they replace, operation for operation (no fused or reordered floating point), so that the results
-are the same bits (tests/test_kernels.py keeps those formulas as references).
+against the road polygon and looks up the road width; bot cars and boxes are placed on lanes; the LIDAR's
+rays are cast against the bodies' footprints, and boxes are culled, projected and filled on the camera
+screens.  These are loops over tens or hundreds of items for a handful of points, where numpy's (or
+Python's) cost is the overhead of its calls.  Where a kernel replaced a numpy or Python formula, its
+arithmetic is that formula's, operation for operation (no fused or reordered floating point, Python's
+math.hypot rebuilt as `py_hypot`), so that the results are the same bits (tests/test_kernels.py and
+tests/test_render.py keep those formulas as references).  The ray cast is new: exact in the plane, it is
+checked against PyBullet's (tests/test_race.py).
 """
 from __future__ import annotations
 
@@ -189,6 +192,141 @@ def bicycle(x: float, y: float, yaw: float, v: float, delta: float, steer_cmd: f
 
 
 @njit(cache=True)
+def _split(x: float) -> tuple[float, float]:
+    """Veltkamp's split of x into a high and a low half (hi * hi, 2 * hi * lo and lo * lo are exact)."""
+    t = x * 134217729.0  # 2**27 + 1
+    hi = t - (t - x)
+    return hi, x - hi
+
+
+@njit(cache=True)
+def _add(total: float, error: float, term: float) -> tuple[float, float]:
+    """total + term (|total| >= |term|), its rounding error added to `error`."""
+    new = total + term
+    return new, error + ((total - new) + term)
+
+
+@njit(cache=True)
+def py_hypot(x: float, y: float) -> float:
+    """Python's math.hypot(x, y), bit for bit (CPython 3.11's vector_norm, correctly rounded in the normal
+    range; numba's hypot, the C library's, differs in the last bit of some)."""
+    x, y = abs(x), abs(y)
+    biggest = 0.0  # the larger, NaNs left out (as CPython: an infinity wins over a NaN)
+    for v in (x, y):
+        if v > biggest:
+            biggest = v
+    if math.isinf(biggest):
+        return biggest
+    if math.isnan(x) or math.isnan(y):
+        return math.nan
+    if biggest == 0.0:
+        return biggest
+    exponent = math.frexp(biggest)[1]
+    csum, frac1, frac2, frac3 = 1.0, 0.0, 0.0, 0.0
+    if exponent < -1023:  # 2**-exponent would overflow: CPython divides by the larger instead
+        for v in (x / biggest, y / biggest):
+            csum, frac1 = _add(csum, frac1, v * v)
+        return biggest * math.sqrt(csum - 1.0 + frac1)
+    scale = math.ldexp(1.0, -exponent)
+    for v in (x * scale, y * scale):  # exact scaling, then a compensated sum of the square's exact parts
+        hi, lo = _split(v)
+        csum, frac1 = _add(csum, frac1, hi * hi)
+        csum, frac2 = _add(csum, frac2, 2.0 * hi * lo)
+        frac3 += lo * lo
+    h = math.sqrt(csum - 1.0 + (frac1 + frac2 + frac3))
+    hi, lo = _split(h)  # a Newton step on h**2 = the sum, in the same arithmetic
+    csum, frac1 = _add(csum, frac1, -hi * hi)
+    csum, frac2 = _add(csum, frac2, -2.0 * hi * lo)
+    csum, frac3 = _add(csum, frac3, -lo * lo)
+    return (h + (csum - 1.0 + (frac1 + frac2 + frac3)) / (2.0 * h)) / scale
+
+
+# ---- lanes (sim.layout): a track's centre line as a `layout.LaneFrame.table` (7, n): each waypoint's arc length,
+# x, y, unit left normal x, y (smoothly turning) and half widths on the left and the right ----------------------
+@njit(cache=True)
+def _frame_at(table: np.ndarray, length: float, closed: bool, s: float) -> tuple[int, float]:
+    """The segment and the fraction inside it of arc length `s` (wrapped on a loop, else clipped)."""
+    s = s % length if closed else min(max(s, 0.0), length)
+    k = min(max(np.searchsorted(table[0], s, side="right") - 1, 0), table.shape[1] - 2)
+    return k, (s - table[0, k]) / (table[0, k + 1] - table[0, k])
+
+
+@njit(cache=True)
+def _lane_offset(table: np.ndarray, inner: int, k: int, t: float, lane: int) -> float:
+    """The offset (+ left) of `lane`'s midline (1 inner, -1 outer, 0 the centre line) at fraction t of segment
+    k; `inner`: +1 when the inner border is on the left."""
+    if lane == 0:
+        return 0.0
+    side = inner * (1 if lane == 1 else -1)
+    row = 5 if side == 1 else 6
+    return side * 0.5 * (table[row, k] + (table[row, k + 1] - table[row, k]) * t)
+
+
+@njit(cache=True)
+def _road_point(table: np.ndarray, k: int, t: float, offset: float) -> tuple[float, float]:
+    """The point `offset` m (+ left) off the centre line at fraction t of segment k, along the normal
+    interpolated between the waypoints'."""
+    nx = table[3, k] + (table[3, k + 1] - table[3, k]) * t
+    ny = table[4, k] + (table[4, k + 1] - table[4, k]) * t
+    scale = offset / py_hypot(nx, ny)
+    return (table[1, k] + (table[1, k + 1] - table[1, k]) * t + nx * scale,
+            table[2, k] + (table[2, k + 1] - table[2, k]) * t + ny * scale)
+
+
+@njit(cache=True)
+def lane_offset(table: np.ndarray, length: float, closed: bool, inner: int, s: float, lane: int) -> float:
+    """The offset (+ left) of `lane`'s midline at arc length `s`."""
+    k, t = _frame_at(table, length, closed, s)
+    return _lane_offset(table, inner, k, t, lane)
+
+
+@njit(cache=True)
+def road_point(table: np.ndarray, length: float, closed: bool, s: float, offset: float) -> tuple[float, float]:
+    """The point at arc length `s`, `offset` m (+ left) off the centre line."""
+    k, t = _frame_at(table, length, closed, s)
+    return _road_point(table, k, t, offset)
+
+
+@njit(cache=True)
+def blend(travel: float, start: float, span: float) -> float:
+    """0 before `start`, 1 after `start + span`, a smoothstep in between (C1)."""
+    u = min(max((travel - start) / span, 0.0), 1.0)
+    return u * u * (3.0 - 2.0 * u)
+
+
+@njit(cache=True)
+def _path_point(table: np.ndarray, length: float, closed: bool, inner: int, s: float, lane: int, s0: float,
+                last_change: float, next_change: float, span: float) -> tuple[float, float, float]:
+    """`path_pose`'s point at arc length `s` and its offset."""
+    k, t = _frame_at(table, length, closed, s)
+    travel = s - s0
+    a = _lane_offset(table, inner, k, t, lane)
+    if last_change + span <= travel <= next_change:
+        offset = a  # on its lane, between changes
+    else:
+        b = _lane_offset(table, inner, k, t, -lane)
+        if travel < last_change + span:
+            offset = b + (a - b) * blend(travel, last_change, span)
+        else:
+            offset = a + (b - a) * blend(travel, next_change, span)
+    x, y = _road_point(table, k, t, offset)
+    return x, y, offset
+
+
+@njit(cache=True)
+def path_pose(table: np.ndarray, length: float, closed: bool, inner: int, s: float, lane: int, s0: float,
+              last_change: float, next_change: float, span: float, step: float) -> tuple[float, float, float, float]:
+    """(x, y, yaw) at arc length `s` of a path on `lane`'s midline, and its offset there; the yaw (rad) is the
+    direction of the chord over +-`step` m of arc length.  The path may change lanes (a bot car's): travel
+    being the arc length from `s0`, it blends onto the other lane over `span` m from travel `next_change` on,
+    and before travel `last_change + span` it is still blending onto `lane` from the other one."""
+    xb, yb, _ = _path_point(table, length, closed, inner, s - step, lane, s0, last_change, next_change, span)
+    x, y, offset = _path_point(table, length, closed, inner, s, lane, s0, last_change, next_change, span)
+    xf, yf, _ = _path_point(table, length, closed, inner, s + step, lane, s0, last_change, next_change, span)
+    return x, y, math.atan2(yf - yb, xf - xb), offset
+
+
+@njit(cache=True)
 def _slab(p: float, d: float, half: float, lo: float, hi: float) -> tuple[float, float]:
     """The part of the ray parameter interval [lo, hi] where p + t d lies within [-half, half]."""
     if d == 0.0:
@@ -198,21 +336,145 @@ def _slab(p: float, d: float, half: float, lo: float, hi: float) -> tuple[float,
 
 
 @njit(cache=True)
-def rays_meeting_boxes(ox: float, oy: float, angles: np.ndarray, boxes: np.ndarray, reach: float) -> np.ndarray:
-    """Whether each ray from (ox, oy) at world angle `angles[i]` (rad), `reach` long, meets one of the
-    floor rectangles `boxes` (B, 5): centre x, y, yaw (rad), half length and half width."""
-    out = np.zeros(angles.shape[0], np.bool_)
-    for b in range(boxes.shape[0]):
-        x, y, yaw, half_l, half_w = boxes[b, 0], boxes[b, 1], boxes[b, 2], boxes[b, 3], boxes[b, 4]
+def cast_rays(ox: float, oy: float, oz: float, angles: np.ndarray, bodies: np.ndarray, skip: int, reach: float,
+              miss: float) -> np.ndarray:
+    """The distance (float32) along each horizontal ray from (ox, oy, oz) at world angle `angles[i]` (rad) to
+    the first face it meets of the upright boxes `bodies` (B, 7: centre x, y, yaw (rad), half length, half
+    width, height, radius; floor z = 0), `miss` where it meets none within `reach`.  Body `skip` is not seen,
+    nor a body whose top is below `oz`, nor one the origin is inside (as PyBullet does)."""
+    n = angles.shape[0]
+    best = np.full(n, reach)
+    hit = np.zeros(n, np.bool_)
+    cos_a, sin_a = np.cos(angles), np.sin(angles)
+    for b in range(bodies.shape[0]):
+        x, y, yaw, half_l, half_w, height = bodies[b, 0], bodies[b, 1], bodies[b, 2], bodies[b, 3], bodies[b, 4], \
+            bodies[b, 5]
+        if b == skip or not 0.0 <= oz <= height:
+            continue
         c, s = math.cos(yaw), math.sin(yaw)
         px, py = c * (ox - x) + s * (oy - y), -s * (ox - x) + c * (oy - y)  # the origin in the box's frame
-        for i in range(angles.shape[0]):
-            if not out[i]:
-                a = angles[i] - yaw
-                lo, hi = _slab(px, math.cos(a), half_l, 0.0, reach)
-                lo, hi = _slab(py, math.sin(a), half_w, lo, hi)
-                out[i] = lo <= hi
+        gx, gy = max(abs(px) - half_l, 0.0), max(abs(py) - half_w, 0.0)
+        if gx * gx + gy * gy > reach * reach or (abs(px) < half_l and abs(py) < half_w):
+            continue  # out of reach, or seen from inside
+        for i in range(n):
+            dx, dy = c * cos_a[i] + s * sin_a[i], c * sin_a[i] - s * cos_a[i]  # the ray's direction in that frame
+            lo, hi = _slab(px, dx, half_l, 0.0, best[i])
+            lo, hi = _slab(py, dy, half_w, lo, hi)
+            if lo <= hi:
+                best[i], hit[i] = lo, True
+    out = np.empty(n, np.float32)
+    for i in range(n):
+        out[i] = best[i] if hit[i] else miss
     return out
+
+
+@njit(cache=True)
+def touching_circles(bodies: np.ndarray, me: int, first: int) -> np.ndarray:
+    """The bodies from `first` on, but `me`, whose bounding circles (`bodies` as `cast_rays` takes them)
+    meet body `me`'s: those it may touch."""
+    x, y, r = bodies[me, 0], bodies[me, 1], bodies[me, 6]
+    out = np.empty(bodies.shape[0], np.intp)
+    count = 0
+    for b in range(first, bodies.shape[0]):
+        if b != me and math.hypot(bodies[b, 0] - x, bodies[b, 1] - y) <= r + bodies[b, 6]:
+            out[count] = b
+            count += 1
+    return out[:count]
+
+
+# ---- boxes on the camera screens (sim.render._Screen) ---------------------------------------------------------
+@njit(cache=True)
+def spheres_in_view(boxes: np.ndarray, to_planes: np.ndarray, cams: int, far: float) -> np.ndarray:
+    """Which boxes (B, 5: x, y, length, width, height) have a bounding sphere that some camera's frustum may
+    hold, centre within `far` of the car: `to_planes` (4, 5C + 2) maps a homogeneous world point to its
+    signed distances from each camera's five frustum planes (plane-major) and its car-frame x, y."""
+    out = np.zeros(boxes.shape[0], np.bool_)
+    cols = to_planes.shape[1]
+    for b in range(boxes.shape[0]):
+        x, y, length, width, height = boxes[b, 0], boxes[b, 1], boxes[b, 2], boxes[b, 3], boxes[b, 4]
+        radius = math.sqrt(length ** 2 + width ** 2 + height ** 2) / 2
+        q = np.empty(cols)
+        for j in range(cols):
+            q[j] = x * to_planes[0, j] + y * to_planes[1, j] + height / 2 * to_planes[2, j] + to_planes[3, j]
+        if math.hypot(q[cols - 2], q[cols - 1]) > far:
+            continue
+        for c in range(cams):
+            inside = True
+            for p in range(5):
+                inside = inside and q[p * cams + c] >= -radius
+            if inside:
+                out[b] = True
+    return out
+
+
+@njit(cache=True)
+def pixel_rect(rmin: float, rmax: float, cmin: float, cmax: float, width: int,
+               height: int) -> tuple[int, int, int, int]:
+    """The half-open pixel rectangle (r0, r1, c0, c1) of a `width` x `height` screen holding the continuous
+    extents with a pixel of margin (r0 >= r1 or c0 >= c1: nothing on it; NaN extents: nothing)."""
+    if math.isnan(rmin):
+        return 0, 0, 0, 0
+    big = max(width, height) + 2.0
+    rmin, rmax = min(max(rmin, -2.0), big), min(max(rmax, -2.0), big)
+    cmin, cmax = min(max(cmin, -2.0), big), min(max(cmax, -2.0), big)
+    return (max(math.floor(rmin) - 1, 0), min(math.ceil(rmax) + 2, height),
+            max(math.floor(cmin) - 1, 0), min(math.ceil(cmax) + 2, width))
+
+
+@njit(cache=True)
+def box_screens(m: np.ndarray, cams: int, far: float, clip: float, edges: np.ndarray, width: int,
+                height: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Where boxes land on the screens, from `m` (B, 9, 8C + 2): each box's 8 corners and centre mapped to
+    every camera's depth, row and column times depth, frustum plane values (plane-major), then car-frame
+    x, y.  The boxes some camera sees (a corner inside every plane of its frustum), centre within `far`:
+    their indices, whether every corner is `clip` or more deep for every camera (ahead), and for those the
+    pixel rectangle (`pixel_rect` of the corners' extents) and each edge's (`edges` (2, 12)) first end and
+    span on the screens, (12, row/column, C, 1)."""
+    n = m.shape[0]
+    keep = np.empty(n, np.intp)
+    count = 0
+    for b in range(n):
+        margin = -np.inf
+        for c in range(cams):
+            worst = np.inf
+            for p in range(5):
+                most = -np.inf
+                for k in range(8):
+                    most = max(most, m[b, k, 3 * cams + p * cams + c])
+                worst = min(worst, most)
+            margin = max(margin, worst)
+        if margin >= 0 and math.hypot(m[b, 8, m.shape[2] - 2], m[b, 8, m.shape[2] - 1]) <= far:
+            keep[count] = b
+            count += 1
+    keep = keep[:count]
+    ahead = np.zeros(count, np.bool_)
+    rects = np.zeros((count, 4), np.intp)
+    starts = np.empty((count, edges.shape[1], 2, cams, 1))
+    spans = np.empty((count, edges.shape[1], 2, cams, 1))
+    rc = np.empty((8, 2, cams))
+    for j in range(count):
+        b = keep[j]
+        nearest = np.inf
+        for k in range(8):
+            for c in range(cams):
+                nearest = min(nearest, m[b, k, c])
+        ahead[j] = nearest >= clip
+        if not ahead[j]:
+            continue
+        lo, hi = np.full(2, np.inf), np.full(2, -np.inf)
+        for k in range(8):
+            for i in range(2):
+                for c in range(cams):
+                    v = m[b, k, cams + i * cams + c] / m[b, k, c]
+                    rc[k, i, c] = v
+                    lo[i], hi[i] = min(lo[i], v), max(hi[i], v)
+        rects[j, 0], rects[j, 1], rects[j, 2], rects[j, 3] = pixel_rect(lo[0], hi[0], lo[1], hi[1], width, height)
+        for e in range(edges.shape[1]):
+            for i in range(2):
+                for c in range(cams):
+                    starts[j, e, i, c, 0] = rc[edges[0, e], i, c]
+                    spans[j, e, i, c, 0] = rc[edges[1, e], i, c] - rc[edges[0, e], i, c]
+    return keep, ahead, rects, starts, spans
 
 
 @njit(cache=True, error_model="numpy")

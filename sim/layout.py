@@ -10,13 +10,13 @@ simulator's code (the community simapp); see each function.
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from weakref import WeakKeyDictionary
 
 import numpy as np
 
+from sim import kernels
 from sim.race_config import INNER, OUTER, START_POS_OFFSET, RaceConfig
 from sim.track import Track, vertex_normals
 
@@ -29,25 +29,24 @@ HEADING_STEP = 0.05  # m either side of a point over which a path's heading is t
 Place = tuple[float, int]  # (s, lane)
 
 
-@dataclass(frozen=True)
-class _Frame:
-    """A track's centre line with smoothly turning normals (a lateral offset is continuous in s),
-    as Python floats: one point costs about a microsecond."""
+@dataclass(frozen=True, eq=False)
+class LaneFrame:
+    """A track's centre line with smoothly turning normals (a lateral offset is continuous in s), as the
+    lane kernels (sim.kernels) take it."""
 
     length: float
     closed: bool
-    cum: list[float]  # arc length of each waypoint
-    center: list[tuple[float, float]]
-    normals: list[tuple[float, float]]  # unit left normal at each waypoint (mean of the adjacent segments')
-    half: dict[int, list[float]]  # half widths at each waypoint: +1 left, -1 right
+    table: np.ndarray  # (7, n): each waypoint's arc length, x, y, unit left normal x, y (the mean of the
+    # adjacent segments') and half widths on the left and the right
     inner: int  # +1: the inner border is on the left; -1: on the right
 
 
-_FRAMES: WeakKeyDictionary[Track, _Frame] = WeakKeyDictionary()
-_LAST: list[tuple[Track, _Frame] | None] = [None]  # the last track asked about (holds it until another one)
+_FRAMES: WeakKeyDictionary[Track, LaneFrame] = WeakKeyDictionary()
+_LAST: list[tuple[Track, LaneFrame] | None] = [None]  # the last track asked about (holds it until another one)
 
 
-def _frame(track: Track) -> _Frame:
+def lane_frame(track: Track) -> LaneFrame:
+    """The track's centre line as the lane kernels take it (made once per track)."""
     last = _LAST[0]
     if last is not None and last[0] is track:  # the common case, a bot asking about its track again
         return last[1]
@@ -57,62 +56,49 @@ def _frame(track: Track) -> _Frame:
         vn = vertex_normals(c, track.closed)
         at = track.project(c)  # each waypoint's road half widths, as the params measure them
         area = 0.5 * float(np.sum(c[:-1, 0] * c[1:, 1] - c[1:, 0] * c[:-1, 1]))
-        frame = _Frame(track.length, track.closed, track.waypoint_s.tolist(), [tuple(p) for p in c.tolist()],
-                       [tuple(n) for n in vn.tolist()], {1: at.half_left.tolist(), -1: at.half_right.tolist()},
-                       1 if area >= 0 else -1)
+        table = np.array([track.waypoint_s, c[:, 0], c[:, 1], vn[:, 0], vn[:, 1], at.half_left, at.half_right],
+                         dtype=float)
+        frame = LaneFrame(track.length, track.closed, table, 1 if area >= 0 else -1)
         _FRAMES[track] = frame
     _LAST[0] = (track, frame)
     return frame
 
 
-def _locate(track: Track, s: float) -> tuple[_Frame, int, float]:
-    """The frame, segment index and fraction inside it of arc length `s` (wrapped on a loop)."""
-    f = _frame(track)
-    s = s % f.length if f.closed else min(max(s, 0.0), f.length)
-    k = min(max(bisect_right(f.cum, s) - 1, 0), len(f.cum) - 2)
-    return f, k, (s - f.cum[k]) / (f.cum[k + 1] - f.cum[k])
-
-
 def inner_side(track: Track) -> int:
     """+1 when the inner border is on the left of the driving direction, -1 when on the right."""
-    return _frame(track).inner
+    return lane_frame(track).inner
 
 
 def lane_offset(track: Track, s: float, lane: int) -> float:
     """Signed lateral offset (+ left) of a lane's midline at arc length `s`: half the local half
     width on that lane's side; 0 for the centre line."""
-    if lane == CENTRE:
-        return 0.0
-    f, k, t = _locate(track, s)
-    side = f.inner * (1 if lane == INNER else -1)
-    half = f.half[side]
-    return side * 0.5 * (half[k] + (half[k + 1] - half[k]) * t)
+    f = lane_frame(track)
+    return kernels.lane_offset(f.table, f.length, f.closed, f.inner, s, lane)
 
 
 def road_point(track: Track, s: float, offset: float) -> tuple[float, float]:
     """World point at arc length `s` and lateral `offset` (+ left), with the normal interpolated
     between waypoints so that a constant offset traces a continuous line (unlike `Track.point_at`,
     whose offset jumps at each waypoint of a curve)."""
-    f, k, t = _locate(track, s)
-    (x0, y0), (x1, y1) = f.center[k], f.center[k + 1]
-    (a0, b0), (a1, b1) = f.normals[k], f.normals[k + 1]
-    nx, ny = a0 + (a1 - a0) * t, b0 + (b1 - b0) * t
-    scale = offset / math.hypot(nx, ny)
-    return x0 + (x1 - x0) * t + nx * scale, y0 + (y1 - y0) * t + ny * scale
+    f = lane_frame(track)
+    return kernels.road_point(f.table, f.length, f.closed, s, offset)
 
 
-def path_pose(track: Track, s: float, offset_at: Callable[[float], float]) -> tuple[float, float, float]:
-    """(x, y, yaw) at arc length `s` of a path given by its lateral offset as a function of arc
-    length; the yaw (rad) is the direction of the chord over +-HEADING_STEP, continuous along the path."""
-    xb, yb = road_point(track, s - HEADING_STEP, offset_at(s - HEADING_STEP))
-    x, y = road_point(track, s, offset_at(s))
-    xf, yf = road_point(track, s + HEADING_STEP, offset_at(s + HEADING_STEP))
-    return x, y, math.atan2(yf - yb, xf - xb)
+def path_pose(track: Track, s: float, lane: int, s0: float = 0.0, last_change: float = -math.inf,
+              next_change: float = math.inf, span: float = 1.0) -> tuple[float, float, float, float]:
+    """(x, y, yaw) at arc length `s` of a path along `lane`'s midline, and its offset there; the yaw (rad)
+    is the direction of the chord over +-HEADING_STEP, continuous along the path.  A bot car's path
+    changes lanes (`kernels.path_pose`): its travel being the arc length from `s0`, it blends onto the other
+    lane over `span` m from travel `next_change` on, and until travel `last_change + span` it is still
+    blending onto `lane`."""
+    f = lane_frame(track)
+    return kernels.path_pose(f.table, f.length, f.closed, f.inner, s, lane, s0, last_change, next_change, span,
+                             HEADING_STEP)
 
 
 def lane_pose(track: Track, s: float, lane: int) -> tuple[float, float, float]:
     """(x, y, yaw) on a lane's midline at arc length `s`: where a box or a car is put."""
-    return path_pose(track, s, lambda ss: lane_offset(track, ss, lane))
+    return path_pose(track, s, lane)[:3]
 
 
 # ---- layouts ------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The simulated LIDAR: horizontal PyBullet ray casts at the contract's beam angles."""
+"""The simulated LIDAR: horizontal rays at the contract's beam angles, cast exactly in the scan plane
+against the footprints of the world's upright boxes (`World.cast_rays`, `kernels.cast_rays`; no PyBullet)."""
 from __future__ import annotations
 
 import math

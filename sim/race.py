@@ -170,7 +170,8 @@ class Race:
         for bot, body in zip(self.bots, self._bot_bodies):
             if dt:
                 bot.step(dt)
-            self.world.set_car_pose(body, *bot.pose)
+            x, y, yaw = bot.pose
+            self.world.set_car_pose(body, x, y, yaw)
 
     def step(self, commands: list[tuple[float, float, float | None] | None]) -> list[StepResult]:
         """One control step: `commands[i]` = (steer deg, speed m/s, min speed or None) for car i, or None
@@ -300,13 +301,15 @@ class Race:
         """The `object_columns` of every other object the car's reward sees: obstacle boxes, bot cars, then
         the other racing cars."""
         w = self.world
-        bots = [ObjectInfo(*bot.pose[:2], bot.heading, bot.speed, bot.s, bot.offset) for bot in self.bots]
+        bots = [bot.info for bot in self.bots]
         others = [w.cars[o.index].box for o in self.cars if o is not car]
         if others:  # their places are projected, and then every object's (`object_columns`)
             return object_columns(self.driving, [ObjectInfo(b.box.x, b.box.y) for b in w.objects] + bots +
                                   [ObjectInfo(b.x, b.y, b.yaw) for b in others])
-        boxes = self._box_columns()
-        return join_columns(boxes, object_columns(self.driving, bots)) if bots else boxes
+        if not bots:
+            return self._box_columns()
+        bot_columns = object_columns(self.driving, bots)
+        return join_columns(self._box_columns(), bot_columns) if w.objects else bot_columns
 
     def _box_columns(self) -> dict[str, list]:
         """The boxes' `object_columns` on the driven track, made again only when a box was added or moved."""

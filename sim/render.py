@@ -6,9 +6,8 @@ raster of the painted floor.  Boxes (obstacles, other cars) are culled against t
 frustum and projected; a box then costs only the pixels of its screen rectangle: its silhouette
 is filled row by row, far boxes first, and where that cannot decide (a camera inside a box,
 boxes that intersect) the rectangle's rays are slab-tested against a depth buffer.  Either way a
-pixel shows what the ray through its centre meets first.  PyBullet stays the physics,
-collision and LIDAR engine; `world.World.reference_image` renders the same scene with PyBullet's
-TinyRenderer for checking.
+pixel shows what the ray through its centre meets first.  PyBullet stays the collision engine;
+`world.World.reference_image` renders the same scene with PyBullet's TinyRenderer for checking.
 """
 from __future__ import annotations
 
@@ -274,27 +273,20 @@ class _Screen:
                                    + cols[-2:]).T  # (4, 5C + 2)
 
     def project(self, boxes: list[Box], x: float, y: float, yaw: float) -> list[_BoxView]:
-        """The boxes some camera may see from the car pose (x, y, yaw), centres within FAR."""
+        """The boxes some camera may see from the car pose (x, y, yaw), centres within FAR: their bounding
+        spheres culled first (most boxes of a race are behind or beside the car), then their corners
+        (`kernels.box_screens`)."""
         c, s = math.cos(yaw), math.sin(yaw)
         to_car = np.array([[c, -s, 0.0, 0.0], [s, c, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0],
                            [-c * x - s * y, s * x - c * y, 0.0, 1.0]])
-        boxes = self._in_view(boxes, to_car)
+        cams = len(self.origins)
+        sizes = np.array([(b.x, b.y, b.length, b.width, b.height) for b in boxes])
+        boxes = [boxes[i] for i in np.flatnonzero(kernels.spheres_in_view(sizes, to_car @ self._to_planes, cams,
+                                                                          FAR)).tolist()]
         if not boxes:
             return []
-        n, cams = len(boxes), len(self.origins)
-        m = (np.concatenate([_box_points(b) for b in boxes]) @ (to_car @ self._to_cameras)).reshape(n, 9, -1)
-        # a box no camera sees lies behind one of its frustum's planes with all its corners
-        margin = m[:, :8, 3 * cams:8 * cams].max(axis=1).reshape(n, 5, cams).min(axis=1).max(axis=1)
-        keep = np.flatnonzero((margin >= 0) & (np.hypot(m[:, 8, -2], m[:, 8, -1]) <= FAR))
-        if not len(keep):
-            return []
-        depth = m[keep, :8, :cams]  # (M, 8, C) corners of the boxes in view
-        num = m[keep, :8, cams:3 * cams].reshape(len(keep), 8, 2, cams)  # rows and columns times depth
-        ahead = (depth.min(axis=(1, 2)) >= _CLIP).tolist()
-        rc = num / depth[:, :, None]  # (M, 8, row/col, C) on the screen (meaningful where ahead)
-        lo, hi = rc.min(axis=(1, 3)).tolist(), rc.max(axis=(1, 3)).tolist()
-        ends = rc[:, _EDGES, ..., None]  # (M, 2 ends, 12, row/col, C, 1)
-        starts, spans = ends[:, 0], ends[:, 1] - ends[:, 0]
+        m = (np.concatenate([_box_points(b) for b in boxes]) @ (to_car @ self._to_cameras)).reshape(len(boxes), 9, -1)
+        keep, ahead, rects, starts, spans = kernels.box_screens(m, cams, FAR, _CLIP, _EDGES, self.w, self.h)
         views = []
         for j, i in enumerate(keep.tolist()):
             box = boxes[i]
@@ -303,27 +295,17 @@ class _Screen:
             rel = box.yaw - yaw
             if ahead[j]:
                 segments = starts[j], spans[j]
-                rect = self._rectangle(lo[j][0], hi[j][0], lo[j][1], hi[j][1])
+                rect = tuple(rects[j].tolist())
             elif self._touching(box, bx, by, rel):
                 segments, rect = None, (0, self.h, 0, self.w)
             else:
-                segments = _clipped_segments(depth[j], num[j])
+                segments = _clipped_segments(m[i, :8, :cams], m[i, :8, cams:3 * cams].reshape(8, 2, cams))
                 ext = np.concatenate([segments[0], segments[0] + segments[1]])
                 (rmin, cmin), (rmax, cmax) = np.fmin.reduce(ext, axis=(0, 2, 3)), np.fmax.reduce(ext, axis=(0, 2, 3))
-                rect = self._rectangle(float(rmin), float(rmax), float(cmin), float(cmax))
+                rect = kernels.pixel_rect(float(rmin), float(rmax), float(cmin), float(cmax), self.w, self.h)
             if rect[0] < rect[1] and rect[2] < rect[3]:
                 views.append(_BoxView(box, bx, by, rel, rect, segments))
         return views
-
-    def _in_view(self, boxes: list[Box], to_car: np.ndarray) -> list[Box]:
-        """The boxes whose bounding sphere some camera's frustum may hold within FAR (a cheap first cull:
-        most boxes of a race are behind or beside the car)."""
-        cams = len(self.origins)
-        m = np.array([(b.x, b.y, b.height / 2, 1.0) for b in boxes]) @ (to_car @ self._to_planes)
-        radius = np.array([math.sqrt(b.length ** 2 + b.width ** 2 + b.height ** 2) / 2 for b in boxes])
-        seen = (m[:, :5 * cams].reshape(-1, 5, cams) >= -radius[:, None, None]).all(axis=1).any(axis=1)
-        near = np.hypot(m[:, -2], m[:, -1]) <= FAR
-        return [boxes[i] for i in np.flatnonzero(seen & near).tolist()]
 
     def _touching(self, box: Box, bx: float, by: float, rel: float) -> bool:
         """Whether a camera is within `close` of the box (in it, or nearly touching it): its view of
@@ -333,16 +315,6 @@ class _Screen:
         ob = np.stack([cr * oc[:, 0] + sr * oc[:, 1], -sr * oc[:, 0] + cr * oc[:, 1], oc[:, 2]], axis=1)
         return bool(np.all(np.abs(ob) <= np.array([box.length, box.width, box.height]) / 2 + self.close,
                            axis=1).any())
-
-    def _rectangle(self, rmin: float, rmax: float, cmin: float, cmax: float) -> tuple[int, int, int, int]:
-        """The half-open pixel rectangle (r0, r1, c0, c1) holding the continuous extents with a pixel
-        of margin, within the screen (r0 >= r1 or c0 >= c1: nothing on it; NaN extents: nothing)."""
-        if math.isnan(rmin):
-            return 0, 0, 0, 0
-        big = max(self.w, self.h) + 2.0
-        rmin, rmax, cmin, cmax = (min(max(v, -2.0), big) for v in (rmin, rmax, cmin, cmax))
-        return (max(math.floor(rmin) - 1, 0), min(math.ceil(rmax) + 2, self.h),
-                max(math.floor(cmin) - 1, 0), min(math.ceil(cmax) + 2, self.w))
 
 
 def _clipped_segments(depth: np.ndarray, num: np.ndarray) -> _Segments:

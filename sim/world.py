@@ -1,9 +1,11 @@
-"""The PyBullet scene: collision bodies for cars and objects, room walls, ray casts.
+"""The scene: upright boxes for cars, objects and room walls, in PyBullet and as floor footprints.
 
 One PyBullet client per World (DIRECT mode, `physicsClientId` on every call), so many worlds
 live in one process without seeing each other.  Car motion is kinematic (sim.dynamics); PyBullet
-answers ray casts (LIDAR), overlaps (crashes) and renders a reference camera view.  A body's new pose
-reaches PyBullet before its next query, so that steps which ask it nothing cost no call.
+answers overlaps (crashes) and renders a reference camera view.  A body's new pose reaches PyBullet
+before its next query, so that steps which ask it nothing cost no call.  Every body is an upright box
+standing on the floor, so a horizontal ray (the LIDAR's) meets the first of their footprints that it
+crosses below their tops: `kernels.cast_rays` casts them exactly in the plane, without PyBullet.
 """
 from __future__ import annotations
 
@@ -24,21 +26,22 @@ WALL_HEIGHT = 1.0
 _STATIC_GROUP = 1
 _ALL = 0x7FFFFFFF
 _PARKED = (0.0, 0.0, -100.0)
-_RAY_MARGIN = 1e-3  # m a body's footprint is grown by when choosing the rays to cast (PyBullet decides the hits)
 
 
 @dataclass
 class Body:
-    """A PyBullet body mirrored as a render box."""
+    """A PyBullet body mirrored as a render box and as row `row` of its world's `footprints`."""
 
     uid: int
     box: Box
     group: int
+    row: int
 
-    @property
-    def radius(self) -> float:
-        """The radius of the box's bounding circle on the floor."""
-        return math.hypot(self.box.length, self.box.width) / 2
+
+def footprint(box: Box) -> tuple[float, ...]:
+    """A box's row of `World.footprints`: centre x, y, yaw, half length, half width, height, and the
+    radius of its bounding circle on the floor."""
+    return (box.x, box.y, box.yaw, box.length / 2, box.width / 2, box.height, math.hypot(box.length, box.width) / 2)
 
 
 class World:
@@ -50,7 +53,8 @@ class World:
         self.cars: list[Body] = []
         self.objects: list[Body] = []
         self.objects_changed = 0  # counts the obstacles added or moved: a key for what is computed from them
-        self._walls: list[int] = []
+        self.footprints = np.empty((0, 7))  # every body's `footprint`, by Body.row: the walls' rows first
+        self._uids: list[int] = []  # by row
         self._moved: dict[int, Body] = {}  # bodies whose new pose PyBullet gets before its next query (`_sync`)
         self._floor_visuals = False
         xmin, ymin, xmax, ymax = track.bounds
@@ -59,7 +63,8 @@ class World:
         self.room = (cx - hx + 0.1, cy - hy + 0.1, cx + hx - 0.1, cy + hy - 0.1)  # inner wall faces
         for x, y, lx, ly in ((cx + hx, cy, 0.1, hy), (cx - hx, cy, 0.1, hy),
                              (cx, cy + hy, hx, 0.1), (cx, cy - hy, hx, 0.1)):
-            self._walls.append(self._box_body(x, y, 0.0, 2 * lx, 2 * ly, WALL_HEIGHT, paint.WALL, _STATIC_GROUP))
+            self._add_body(Box(x, y, 0.0, 2 * lx, 2 * ly, WALL_HEIGHT, paint.WALL), _STATIC_GROUP)
+        self._n_walls = len(self._uids)  # the first rows: the walls
 
     def close(self) -> None:
         if self.client >= 0:
@@ -73,31 +78,30 @@ class World:
             pass
 
     # ---- bodies -----------------------------------------------------------------------
-    def _box_body(self, x: float, y: float, yaw: float, length: float, width: float, height: float,
-                  color: tuple[int, int, int], group: int) -> int:
-        half = [length / 2, width / 2, height / 2]
+    def _add_body(self, box: Box, group: int) -> Body:
+        """A PyBullet body standing on the floor where `box` is, and its footprint row."""
+        half = [box.length / 2, box.width / 2, box.height / 2]
         cid = self.client
         col = p.createCollisionShape(p.GEOM_BOX, halfExtents=half, physicsClientId=cid)
-        vis = p.createVisualShape(p.GEOM_BOX, halfExtents=half, rgbaColor=[c / 255 for c in color] + [1],
+        vis = p.createVisualShape(p.GEOM_BOX, halfExtents=half, rgbaColor=[c / 255 for c in box.color] + [1],
                                   physicsClientId=cid)
-        uid = p.createMultiBody(0, col, vis, [x, y, height / 2], p.getQuaternionFromEuler([0, 0, yaw]),
+        uid = p.createMultiBody(0, col, vis, [box.x, box.y, box.height / 2], p.getQuaternionFromEuler([0, 0, box.yaw]),
                                 physicsClientId=cid)
         p.setCollisionFilterGroupMask(uid, -1, group, _ALL, physicsClientId=cid)
-        return uid
+        self.footprints = np.vstack([self.footprints, footprint(box)])
+        self._uids.append(uid)
+        return Body(uid, box, group, len(self._uids) - 1)
 
     def add_car(self, spec: CarSpec, color: tuple[int, int, int] = (200, 30, 30)) -> int:
         """Add a car body; returns its index in `cars`."""
         group = 1 << (len(self.cars) + 1)
-        box = Box(*_PARKED[:2], 0.0, spec.length, spec.width, spec.height, color)
-        uid = self._box_body(box.x, box.y, 0.0, box.length, box.width, box.height, color, group)
-        self.cars.append(Body(uid, box, group))
+        self.cars.append(self._add_body(Box(*_PARKED[:2], 0.0, spec.length, spec.width, spec.height, color), group))
         return len(self.cars) - 1
 
     def add_box(self, x: float, y: float, yaw: float, length: float = 0.5, width: float = 0.4,
                 height: float = 0.3, color: tuple[int, int, int] = (250, 120, 30)) -> int:
         """Add a static obstacle box; returns its index in `objects`."""
-        uid = self._box_body(x, y, yaw, length, width, height, color, _STATIC_GROUP)
-        self.objects.append(Body(uid, Box(x, y, yaw, length, width, height, color), _STATIC_GROUP))
+        self.objects.append(self._add_body(Box(x, y, yaw, length, width, height, color), _STATIC_GROUP))
         self.objects_changed += 1
         return len(self.objects) - 1
 
@@ -112,6 +116,8 @@ class World:
     def _set_pose(self, body: Body, x: float, y: float, yaw: float) -> None:
         b = body.box
         body.box = Box(x, y, yaw, b.length, b.width, b.height, b.color)
+        row = self.footprints[body.row]
+        row[0], row[1], row[2] = x, y, yaw
         self._moved[body.uid] = body
 
     def _sync(self) -> None:
@@ -134,47 +140,23 @@ class World:
     # ---- queries ----------------------------------------------------------------------
     def cast_rays(self, car: int, origin: tuple[float, float, float], angles: np.ndarray,
                   reach: float, max_range: float) -> np.ndarray:
-        """Distances along horizontal rays from `origin` at world `angles` (rad).
+        """Distances (float32) along horizontal rays from `origin` at world `angles` (rad), cast exactly
+        against the bodies' footprints (`kernels.cast_rays`).
 
         Rays are cast `reach` metres; a ray that hits nothing that far reads `max_range`.
-        The car's own body is invisible to its rays.  PyBullet casts only the rays that may hit: every ray
-        when a room wall is within reach, else those that cross a body's footprint (grown by _RAY_MARGIN).
+        The car's own body is invisible to its rays, and so is a body the origin is inside.
         """
-        ox, oy, oz = origin
-        out = np.full(len(angles), max_range, dtype=np.float32)
-        x0, y0, x1, y1 = self.room
-        walls = min(ox - x0, x1 - ox, oy - y0, y1 - oy) <= reach
-        near = [body.box for body in self._others(car)
-                if math.hypot(body.box.x - ox, body.box.y - oy) - body.radius <= reach]
-        if not (walls or near):
-            return out  # nothing within reach: no need to ask PyBullet
-        if walls:
-            cast = np.arange(len(angles))
-        else:
-            boxes = np.array([(b.x, b.y, b.yaw, b.length / 2 + _RAY_MARGIN, b.width / 2 + _RAY_MARGIN) for b in near])
-            cast = np.flatnonzero(kernels.rays_meeting_boxes(ox, oy, angles, boxes, reach))
-        if not len(cast):
-            return out
-        a = angles[cast]
-        ends = np.stack([ox + reach * np.cos(a), oy + reach * np.sin(a), np.full(len(a), oz)], axis=1)
-        starts = np.broadcast_to(np.asarray(origin, dtype=float), ends.shape)
-        self._sync()
-        hits = p.rayTestBatch(starts, ends, collisionFilterMask=_ALL & ~self.cars[car].group,
-                              physicsClientId=self.client)
-        for i, h in zip(cast, hits):
-            if h[0] >= 0:
-                out[i] = h[2] * reach
-        return out
+        return kernels.cast_rays(*origin, angles, self.footprints, self.cars[car].row, reach, max_range)
 
     def crashed_into(self, car: int) -> list[int]:
         """PyBullet ids of the bodies (objects and other cars) the car's body overlaps."""
-        body = self.cars[car]
-        me, mine, radius = body.uid, body.box, body.radius
-        near = [o.uid for o in self._others(car)  # bounding circles first: PyBullet only for bodies that may touch
-                if math.hypot(o.box.x - mine.x, o.box.y - mine.y) <= radius + o.radius]
-        if near:
-            self._sync()
-        return [uid for uid in near if p.getClosestPoints(me, uid, 0.0, physicsClientId=self.client)]
+        me = self.cars[car]
+        near = kernels.touching_circles(self.footprints, me.row, self._n_walls)  # PyBullet: only those that may touch
+        if not len(near):
+            return []
+        self._sync()
+        uids = [self._uids[row] for row in near]
+        return [uid for uid in uids if p.getClosestPoints(me.uid, uid, 0.0, physicsClientId=self.client)]
 
     # ---- PyBullet reference view ------------------------------------------------------
     def _add_floor_visuals(self) -> None:

@@ -3,6 +3,7 @@ references), on random inputs, and the compiled paths of the track, the car and 
 general ones."""
 from __future__ import annotations
 
+import bisect
 import math
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from sim import kernels
 from sim.car import CarSpec, CarState, body_points
 from sim.dynamics import step_dynamics
+from sim.layout import lane_frame
 from sim.track import Track, from_centerline, load
 
 TOKYO = Path(__file__).parent / "data" / "tracks" / "Tokyo_Training_track.npy"
@@ -57,6 +59,54 @@ def bicycle_reference(spec: CarSpec, state: CarState, steer_cmd: float, speed_cm
         y += v * math.sin(yaw + beta) * h
         yaw += v * math.cos(beta) * math.tan(delta) / spec.wheelbase * h
     return CarState(x, y, (yaw + math.pi) % (2 * math.pi) - math.pi, v, delta)
+
+
+def lane_reference(table: np.ndarray, length: float, closed: bool, inner: int, s: float, lane: int, s0: float,
+                   last_change: float, next_change: float, span: float, step: float) -> tuple[float, ...]:
+    """The pure-Python lane formulas the kernels replaced (sim.layout's _locate, lane_offset, road_point and
+    path_pose, sim.bots' _offset_at and _blend, over a frame's lists): `kernels.path_pose`'s x, y, yaw and
+    offset, then `lane_offset` and `road_point` at `s`."""
+    cum, cx, cy, nx, ny, left, right = table.tolist()
+    half = {1: left, -1: right}
+
+    def locate(s):
+        s = s % length if closed else min(max(s, 0.0), length)
+        k = min(max(bisect.bisect_right(cum, s) - 1, 0), len(cum) - 2)
+        return k, (s - cum[k]) / (cum[k + 1] - cum[k])
+
+    def lane_offset(s, lane):
+        if lane == 0:
+            return 0.0
+        k, t = locate(s)
+        side = inner * (1 if lane == 1 else -1)
+        h = half[side]
+        return side * 0.5 * (h[k] + (h[k + 1] - h[k]) * t)
+
+    def road_point(s, offset):
+        k, t = locate(s)
+        a0, a1, b0, b1 = nx[k], nx[k + 1], ny[k], ny[k + 1]
+        vx, vy = a0 + (a1 - a0) * t, b0 + (b1 - b0) * t
+        scale = offset / math.hypot(vx, vy)
+        return cx[k] + (cx[k + 1] - cx[k]) * t + vx * scale, cy[k] + (cy[k + 1] - cy[k]) * t + vy * scale
+
+    def blend(travel, start):
+        u = min(max((travel - start) / span, 0.0), 1.0)
+        return u * u * (3.0 - 2.0 * u)
+
+    def offset_at(s):
+        travel = s - s0
+        a = lane_offset(s, lane)
+        if last_change + span <= travel <= next_change:
+            return a
+        b = lane_offset(s, -lane)
+        if travel < last_change + span:
+            return b + (a - b) * blend(travel, last_change)
+        return a + (b - a) * blend(travel, next_change)
+
+    xb, yb = road_point(s - step, offset_at(s - step))
+    x, y = road_point(s, offset_at(s))
+    xf, yf = road_point(s + step, offset_at(s + step))
+    return x, y, math.atan2(yf - yb, xf - xb), offset_at(s), lane_offset(s, lane), *road_point(s, s0)
 
 
 # ---- tracks and points ------------------------------------------------------------------------------
@@ -140,26 +190,37 @@ def test_bicycle_is_the_python_integration():
         assert step_dynamics(spec, state, steer, speed) == bicycle_reference(spec, state, steer, speed)
 
 
-def test_rays_meeting_boxes_is_the_slab_test():
-    """Against a numpy slab test; rays along a box's sides (a zero direction component) and from inside."""
-    rng = np.random.default_rng(6)
-    for _ in range(300):
-        boxes = np.column_stack([rng.uniform(-1, 1, (3, 2)), rng.choice([0.0, rng.uniform(-3, 3)], 3),
-                                 rng.uniform(0.05, 0.3, (3, 2))])
-        ox, oy = rng.uniform(-1.2, 1.2, 2)
-        angles = np.concatenate([rng.uniform(-4, 4, 60), [0.0, math.pi / 2]])
-        want = np.zeros(len(angles), dtype=bool)
-        for x, y, yaw, hl, hw in boxes:
-            c, s = math.cos(yaw), math.sin(yaw)
-            p = np.array([c * (ox - x) + s * (oy - y), -s * (ox - x) + c * (oy - y)])
-            d = np.stack([np.cos(angles - yaw), np.sin(angles - yaw)], axis=1)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                t1, t2 = (-np.array([hl, hw]) - p) / d, (np.array([hl, hw]) - p) / d
-            inside = np.abs(p) <= (hl, hw)
-            lo = np.where(d == 0, np.where(inside, -np.inf, np.inf), np.minimum(t1, t2))
-            hi = np.where(d == 0, np.where(inside, np.inf, -np.inf), np.maximum(t1, t2))
-            want |= np.maximum(lo.max(axis=1), 0.0) <= np.minimum(hi.min(axis=1), 1.0)
-        np.testing.assert_array_equal(kernels.rays_meeting_boxes(ox, oy, angles, boxes, 1.0), want)
+def test_py_hypot_is_pythons():
+    """Across magnitudes, subnormals included, and at zeros, infinities and NaNs."""
+    rng = np.random.default_rng(9)
+    v = rng.normal(size=(200000, 2)) * 2.0 ** rng.integers(-1074, 1020, (200000, 1))
+    v[:50000] = rng.normal(size=(50000, 2)) * 2.0 ** rng.integers(-12, 4, (50000, 1))  # a normal's size
+    v[:100, 0] = 0.0
+    special = [(0.0, 0.0), (-0.0, 3.0), (math.inf, math.nan), (math.nan, -math.inf), (math.nan, 1.0), (-3.0, 4.0)]
+    for x, y in v.tolist() + special:
+        want = math.hypot(x, y)
+        assert kernels.py_hypot(x, y) == want or (math.isnan(want) and math.isnan(kernels.py_hypot(x, y))), (x, y)
+
+
+def test_lane_kernels_are_the_python_formulas(track):
+    """`path_pose` (a lane's, or a bot's before, during and after lane changes), `lane_offset` and
+    `road_point`, on the track and its reverse, at arc lengths round and beyond the ends and on waypoints."""
+    rng = np.random.default_rng(10)
+    for driven in (track, track.reversed()):
+        f = lane_frame(driven)
+        L = f.length
+        s_values = np.concatenate([rng.uniform(-0.2 * L, 1.2 * L, 300), f.table[0, ::9], [0.0, L, -1e-9]])
+        for s in s_values.tolist():
+            lane = int(rng.choice([1, -1, 0]))
+            s0 = s - rng.uniform(0, 30)
+            last, nxt = sorted(rng.uniform(-5, 35, 2))
+            changes = [(-math.inf, math.inf), (last, nxt), (-math.inf, nxt), (last, math.inf)]
+            span, step = rng.choice([0.5, 1.0, 2.5]), 0.05
+            for last_change, next_change in changes:
+                args = (f.table, L, f.closed, f.inner, s, lane, s0, last_change, next_change, span, step)
+                got = (*kernels.path_pose(*args), kernels.lane_offset(f.table, L, f.closed, f.inner, s, lane),
+                       *kernels.road_point(f.table, L, f.closed, s, s0))
+                assert got == lane_reference(*args), args
 
 
 # ---- the compiled paths of the track against the general ones ---------------------------------------------

@@ -10,6 +10,7 @@ import pytest
 
 from sim.car import CarSpec
 from sim.observation import CameraConfig, grayscale
+from sim import render
 from sim.render import FAR, Box, CameraRig
 from sim.track import Track, from_centerline
 from sim.world import World
@@ -280,3 +281,86 @@ def test_boxes_beyond_far_are_not_drawn(rigs):
     assert not np.array_equal(rig.render(*pose, near), rig.render(*pose, []))
     assert np.array_equal(rig.render(*pose, near), reference_render(rig, *pose, near))
     assert np.array_equal(rig.render(*pose, far), rig.render(*pose, []))
+
+
+def project_reference(screen, boxes: list[Box], x: float, y: float, yaw: float) -> list:
+    """The numpy `_Screen.project` that `kernels.spheres_in_view`, `box_screens` and `pixel_rect` replaced:
+    (box, x, y, rel, rect, segments) of each view."""
+    def rectangle(rmin, rmax, cmin, cmax):
+        if math.isnan(rmin):
+            return 0, 0, 0, 0
+        big = max(screen.w, screen.h) + 2.0
+        rmin, rmax, cmin, cmax = (min(max(v, -2.0), big) for v in (rmin, rmax, cmin, cmax))
+        return (max(math.floor(rmin) - 1, 0), min(math.ceil(rmax) + 2, screen.h),
+                max(math.floor(cmin) - 1, 0), min(math.ceil(cmax) + 2, screen.w))
+
+    c, s = math.cos(yaw), math.sin(yaw)
+    to_car = np.array([[c, -s, 0.0, 0.0], [s, c, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0],
+                       [-c * x - s * y, s * x - c * y, 0.0, 1.0]])
+    cams = len(screen.origins)
+    m = np.array([(b.x, b.y, b.height / 2, 1.0) for b in boxes]) @ (to_car @ screen._to_planes)
+    radius = np.array([math.sqrt(b.length ** 2 + b.width ** 2 + b.height ** 2) / 2 for b in boxes])
+    seen = (m[:, :5 * cams].reshape(-1, 5, cams) >= -radius[:, None, None]).all(axis=1).any(axis=1)
+    boxes = [boxes[i] for i in np.flatnonzero(seen & (np.hypot(m[:, -2], m[:, -1]) <= FAR)).tolist()]
+    if not boxes:
+        return []
+    n = len(boxes)
+    m = (np.concatenate([render._box_points(b) for b in boxes]) @ (to_car @ screen._to_cameras)).reshape(n, 9, -1)
+    margin = m[:, :8, 3 * cams:8 * cams].max(axis=1).reshape(n, 5, cams).min(axis=1).max(axis=1)
+    keep = np.flatnonzero((margin >= 0) & (np.hypot(m[:, 8, -2], m[:, 8, -1]) <= FAR))
+    depth = m[keep, :8, :cams]
+    num = m[keep, :8, cams:3 * cams].reshape(len(keep), 8, 2, cams)
+    ahead = (depth.min(axis=(1, 2)) >= render._CLIP).tolist()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rc = num / depth[:, :, None]
+    lo, hi = rc.min(axis=(1, 3)).tolist(), rc.max(axis=(1, 3)).tolist()
+    ends = rc[:, render._EDGES, ..., None]
+    starts, spans = ends[:, 0], ends[:, 1] - ends[:, 0]
+    views = []
+    for j, i in enumerate(keep.tolist()):
+        box = boxes[i]
+        dx, dy = box.x - x, box.y - y
+        bx, by = c * dx + s * dy, -s * dx + c * dy
+        rel = box.yaw - yaw
+        if ahead[j]:
+            segments = starts[j], spans[j]
+            rect = rectangle(lo[j][0], hi[j][0], lo[j][1], hi[j][1])
+        elif screen._touching(box, bx, by, rel):
+            segments, rect = None, (0, screen.h, 0, screen.w)
+        else:
+            segments = render._clipped_segments(depth[j], num[j])
+            ext = np.concatenate([segments[0], segments[0] + segments[1]])
+            (rmin, cmin), (rmax, cmax) = np.fmin.reduce(ext, axis=(0, 2, 3)), np.fmax.reduce(ext, axis=(0, 2, 3))
+            rect = rectangle(float(rmin), float(rmax), float(cmin), float(cmax))
+        if rect[0] < rect[1] and rect[2] < rect[3]:
+            views.append((box, bx, by, rel, rect, segments))
+    return views
+
+
+@pytest.mark.parametrize("stereo", [False, True])
+def test_projection_is_the_numpy_one(rigs, stereo):
+    """`_Screen.project` gives the numpy projection's views bit for bit: boxes round the car, near it (the
+    lens plane crossing them, a camera in one), beside, behind and beyond FAR, of every size."""
+    screen = rigs[stereo]._screen
+    rng = np.random.default_rng(11)
+    counts = {"views": 0, "clipped": 0, "touching": 0}
+    for _ in range(400):
+        x, y, yaw = *rng.uniform(-4, 4, 2), rng.uniform(-math.pi, math.pi)
+        n = int(rng.integers(1, 9))
+        reach = rng.choice([0.4, 3.0, 40.0], n)
+        boxes = [Box(x + d * math.cos(a), y + d * math.sin(a), rng.uniform(-3.2, 3.2), *rng.uniform(0.05, 1.5, 2),
+                     rng.uniform(0.05, 0.5), ORANGE)
+                 for d, a in zip(rng.uniform(0, 1, n) * reach, rng.uniform(-math.pi, math.pi, n))]
+        got, want = screen.project(boxes, x, y, yaw), project_reference(screen, boxes, x, y, yaw)
+        assert len(got) == len(want)
+        for v, w in zip(got, want):
+            assert (v.box, v.x, v.y, v.rel, v.rect) == w[:5]
+            if w[5] is None:
+                assert v.segments is None
+                counts["touching"] += 1
+            else:
+                for a, b in zip(v.segments, w[5]):
+                    np.testing.assert_array_equal(a, b)
+                counts["clipped"] += int(np.isnan(w[5][0]).any())
+        counts["views"] += len(got)
+    assert counts["views"] > 500 and counts["clipped"] > 10 and counts["touching"] > 5, counts
