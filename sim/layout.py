@@ -102,25 +102,35 @@ def lane_pose(track: Track, s: float, lane: int) -> tuple[float, float, float]:
 
 
 # ---- layouts ------------------------------------------------------------------------------
-def _spread(n: int, first: float, last: float, min_gap: float, randomize: bool,
-            rng: np.random.Generator) -> list[Place]:
+def evenly_spaced(n: int, first: float, last: float) -> list[float]:
+    """n distances evenly from `first` to `last`, bit for bit numpy.linspace's (step times index, plus
+    `first`; the last one exactly `last`)."""
+    step = (last - first) / (n - 1) if n > 1 else last - first
+    d = [i * step + first for i in range(n)]
+    if n > 1:
+        d[-1] = last
+    return d
+
+
+def spread(n: int, first: float, last: float, min_gap: float, randomize: bool,
+           rng: np.random.Generator) -> list[Place]:
     """The reference's layout: n distances evenly from `first` to `last`, on alternating lanes
     (inner first); randomised, each distance (in random order) is redrawn uniformly between its
     neighbours +-min_gap when there is room, and each lane is drawn at random, except that one nearer than
     SAME_LANE_GAP to the one before takes its lane (the reference can draw two boxes side by side)."""
-    d = np.linspace(first, last, n)
+    d = evenly_spaced(n, first, last)
     if not randomize:
-        return [(float(x), INNER if i % 2 == 0 else OUTER) for i, x in enumerate(d)]
-    for i in rng.permutation(n):
+        return [(x, INNER if i % 2 == 0 else OUTER) for i, x in enumerate(d)]
+    for i in rng.permutation(n).tolist():
         lo = first if i == 0 else d[i - 1] + min_gap
         hi = last if i == n - 1 else d[i + 1] - min_gap
         if lo < hi:
             d[i] = rng.uniform(lo, hi)
-    lanes = np.where(rng.integers(0, 2, size=n) == 1, OUTER, INNER)
+    lanes = [OUTER if v == 1 else INNER for v in rng.integers(0, 2, size=n).tolist()]
     for i in range(1, n):  # unlike the reference, never a wall: boxes too close to weave between share a lane
         if d[i] - d[i - 1] < SAME_LANE_GAP:
             lanes[i] = lanes[i - 1]
-    return [(float(x), int(lane)) for x, lane in zip(d, lanes)]
+    return list(zip(d, lanes))
 
 
 def _from_start(track: Track, places: list[Place], start_s: float) -> list[Place]:
@@ -142,8 +152,8 @@ def obstacle_layout(track: Track, cfg: RaceConfig, rng: np.random.Generator, sta
     if cfg.object_positions:
         return _from_start(track, [(f * L, lane) for f, lane in cfg.object_positions], start_s)
     gap = cfg.min_distance_between_obstacles / 100.0 * L
-    return _from_start(track, _spread(cfg.number_of_obstacles, gap, L - END_GAP, gap,
-                                      cfg.randomize_obstacle_locations, rng), start_s)
+    return _from_start(track, spread(cfg.number_of_obstacles, gap, L - END_GAP, gap,
+                                     cfg.randomize_obstacle_locations, rng), start_s)
 
 
 def bot_layout(track: Track, cfg: RaceConfig, rng: np.random.Generator, start_s: float = 0.0) -> list[Place]:
@@ -151,8 +161,8 @@ def bot_layout(track: Track, cfg: RaceConfig, rng: np.random.Generator, start_s:
     MIN_DISTANCE_BETWEEN_BOT_CARS (metres here, as the reference's bot code reads it) and
     RANDOMIZE_BOT_CAR_LOCATIONS."""
     gap = cfg.min_distance_between_bot_cars
-    return _from_start(track, _spread(cfg.number_of_bot_cars, gap, track.length - END_GAP, gap,
-                                      cfg.randomize_bot_car_locations, rng), start_s)
+    return _from_start(track, spread(cfg.number_of_bot_cars, gap, track.length - END_GAP, gap,
+                                     cfg.randomize_bot_car_locations, rng), start_s)
 
 
 def start_grid(track: Track, n: int, offset: float = START_POS_OFFSET, start_s: float = 0.0) -> list[Place]:

@@ -61,7 +61,7 @@ def build_params(*, track: Track, waypoints: list, x: float, y: float, yaw: floa
     heading = math.degrees(yaw)
     if heading <= -180.0:
         heading += 360.0
-    closest = _closest_objects(track, objects["objects_distance"], s)
+    closest = closest_objects(track, objects["objects_distance"], s)
     object_in_camera = bool(closest) and _in_view(*objects["objects_location"][closest[1]], x, y, yaw, camera_hfov)
     on_road = sum(wheels_on_road)
     return Params({
@@ -95,15 +95,14 @@ def build_params(*, track: Track, waypoints: list, x: float, y: float, yaw: floa
     })
 
 
-def _closest_objects(track: Track, distances: list[float], s_car: float) -> list[int]:
+def closest_objects(track: Track, distances: list[float], s_car: float) -> list[int]:
     """[behind, ahead]: the objects (by index) nearest behind and ahead of arc length `s_car` along the
     track; [] without objects."""
     if not distances:
         return []
     length = track.length
     ahead = [(v - s_car) % length for v in distances]  # how far each object is ahead along the track
-    order = range(len(ahead))
-    return [max(order, key=ahead.__getitem__), min(order, key=ahead.__getitem__)]
+    return [ahead.index(max(ahead)), ahead.index(min(ahead))]  # the first of equals, as max(key=) picks
 
 
 def _in_view(ox: float, oy: float, x: float, y: float, yaw: float, hfov: float) -> bool:

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from conftest import stadium_centerline
 
-from sim.layout import (CENTRE, bot_layout, inner_side, lane_offset, lane_pose, nearest_object, obstacle_layout,
-                        reset_spot, road_point, start_grid, start_lane)
+from sim.layout import (CENTRE, SAME_LANE_GAP, bot_layout, evenly_spaced, inner_side, lane_offset, lane_pose,
+                        nearest_object, obstacle_layout, reset_spot, road_point, spread, start_grid, start_lane)
 from sim.race_config import INNER, OUTER, parse_race_config
 from sim.track import from_centerline
 
@@ -126,6 +126,37 @@ def test_random_obstacles_without_room_stay_evenly_spaced(stadium):
                                                  "MIN_DISTANCE_BETWEEN_OBSTACLES": 20})
     L = stadium.length
     assert [s for s, _ in obstacle_layout(stadium, cfg, _rng())] == pytest.approx(np.linspace(0.2 * L, L - 1, 5))
+
+
+def _numpy_spread(n, first, last, min_gap, randomize, rng):
+    """The layout's numpy formula (linspace, arrays of distances and lanes): `spread`'s reference."""
+    d = np.linspace(first, last, n)
+    if not randomize:
+        return [(float(x), INNER if i % 2 == 0 else OUTER) for i, x in enumerate(d)]
+    for i in rng.permutation(n):
+        lo = first if i == 0 else d[i - 1] + min_gap
+        hi = last if i == n - 1 else d[i + 1] - min_gap
+        if lo < hi:
+            d[i] = rng.uniform(lo, hi)
+    lanes = np.where(rng.integers(0, 2, size=n) == 1, OUTER, INNER)
+    for i in range(1, n):
+        if d[i] - d[i - 1] < SAME_LANE_GAP:
+            lanes[i] = lanes[i - 1]
+    return [(float(x), int(lane)) for x, lane in zip(d, lanes)]
+
+
+def test_spread_is_the_numpy_formula_bit_for_bit():
+    """Distances, lanes and the draws they take from the generator, on random spans, gaps and counts."""
+    draw = _rng(1)
+    for _ in range(2000):
+        n, first, span, gap = int(draw.integers(0, 9)), draw.uniform(0, 5), draw.uniform(-1, 30), draw.uniform(0, 4)
+        randomize, seed = bool(draw.integers(0, 2)), int(draw.integers(1 << 30))
+        assert evenly_spaced(n, first, first + span) == np.linspace(first, first + span, n).tolist()
+        ours_rng, rng = _rng(seed), _rng(seed)
+        ours = spread(n, first, first + span, gap, randomize, ours_rng)
+        assert ours == _numpy_spread(n, first, first + span, gap, randomize, rng)
+        assert ours_rng.bit_generator.state == rng.bit_generator.state
+        assert all(type(s) is float and type(lane) is int for s, lane in ours)
 
 
 def test_bots_layout_in_metres(stadium):

@@ -13,7 +13,7 @@ import pytest
 from conftest import CIRCLE_STEER_DEG, STRAIGHT_ACTION, stadium_centerline
 
 from sim.env import RewardError
-from sim.params import PARAM_KEYS
+from sim.params import PARAM_KEYS, closest_objects
 from sim.track import from_centerline
 
 FRONT = 0.14  # m: the reward x, y lie this far ahead of the car origin
@@ -284,6 +284,15 @@ def test_boxes_appear_in_object_params(make_env, stadium):
     q = _pose_params(env, 5.28, 0.0, 180.0)
     assert q["closest_objects"] == [1, 0]
     assert q["object_in_camera"] is False
+
+
+def test_closest_objects_take_the_first_of_equals(stadium):
+    """Objects as far behind or ahead as another: the first of them (a bot beside a box, two boxes
+    abreast), as the reference's index search picks."""
+    L = stadium.length
+    assert closest_objects(stadium, [2.0, L - 2.0, 2.0, L - 2.0], 0.0) == [1, 0]
+    assert closest_objects(stadium, [3.0, 1.0, 3.0, 1.0], 1.0) == [0, 1]  # one object at the car: 0 ahead
+    assert closest_objects(stadium, [], 1.0) == []
 
 
 # ---- reward errors -----------------------------------------------------------------------
