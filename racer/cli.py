@@ -119,10 +119,12 @@ def _hyper(pairs: tuple[str, ...], hyper_file: str | None) -> dict:
               help="head-to-model: an exported bundle that drives another car (repeatable).")
 @click.option("--self-play", default=0, show_default=True, type=click.IntRange(0, 8),
               help="head-to-model: this many more cars driven by the run's own latest checkpoint.")
+@click.option("--imitate-expert", "imitate_steps", default=0, show_default=True, type=click.IntRange(0),
+              help="First learn from the scripted expert for this many env steps (DAgger), then PPO on the reward.")
 @click.option("--resume", type=click.Path(exists=True, file_okay=False),
               help="Continue a stopped or killed run (with --reward FILE: on that reward file from now on).")
 def train(reward, car, race, race_config_file, track, minutes, steps, until_lapping, seed, envs, hyper, hyper_file,
-          eval_every, strict, no_augment, opponents, self_play, run_dir, resume) -> None:
+          eval_every, strict, no_augment, opponents, self_play, imitate_steps, run_dir, resume) -> None:
     """Train a PPO model on your reward function (a resumable run directory)."""
     from racer.runs import Run, TrainConfig
     from racer.train import train as run_training
@@ -142,7 +144,8 @@ def train(reward, car, race, race_config_file, track, minutes, steps, until_lapp
                           opponents=[str(Path(o).resolve()) for o in opponents], self_play=self_play, seed=seed,
                           envs=envs, steps=steps, minutes=minutes if minutes or steps else 10.0,
                           hyper=_hyper(hyper, hyper_file), eval_every=eval_every,
-                          stop_when_lapping=until_lapping, augment=not no_augment, strict=strict)
+                          stop_when_lapping=until_lapping, augment=not no_augment, strict=strict,
+                          imitate_steps=imitate_steps)
         path = run_dir or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{Path(track).stem}"
     try:
         with _progress() as update:

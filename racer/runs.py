@@ -68,6 +68,7 @@ class TrainConfig:
     checkpoint_every: int = 2048
     reverse: bool = False
     train_threads: int = min(2, os.cpu_count() or 1)  # torch threads during PPO updates (1 while acting)
+    imitate_steps: int = 0  # env steps of learning from the scripted expert before PPO (racer.imitation)
 
     def car(self) -> ModelMetadata:
         """The car config (model_metadata.json) the run trains, validated."""
@@ -78,7 +79,8 @@ class TrainConfig:
         for key, value, low in (("envs", self.envs, 1), ("steps", self.steps, 1),
                                 ("eval_every", self.eval_every, 1), ("eval_starts", self.eval_starts, 1),
                                 ("eval_laps", self.eval_laps, 1), ("checkpoint_every", self.checkpoint_every, 1),
-                                ("train_threads", self.train_threads, 1), ("seed", self.seed, 0)):
+                                ("train_threads", self.train_threads, 1), ("seed", self.seed, 0),
+                                ("imitate_steps", self.imitate_steps, 0)):
             if value is None and key == "steps":
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < low:

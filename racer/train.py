@@ -22,6 +22,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 import sim
 from racer.augment import CameraAugment
 from racer.extras import require
+from racer.imitation import imitate
 from racer.metrics import MetricsWriter
 from racer.networks import DeepRacerExtractor
 from racer.reward import RewardFunction
@@ -139,7 +140,7 @@ class RunCallback(BaseCallback):
 
     def __init__(self, cfg: TrainConfig, run: Run, state: RunState, writer: SimTraceWriter, metrics: MetricsWriter,
                  evaluator: MultiStartEvaluator, log, progress: Callable[[dict], None] | None = None,
-                 itself: MirrorOpponent | None = None):
+                 itself: MirrorOpponent | None = None, evaluate_first: bool = False):
         super().__init__()
         self.itself = itself
         self.cfg, self.run, self.state, self.writer, self.evaluator = cfg, run, state, writer, evaluator
@@ -148,7 +149,7 @@ class RunCallback(BaseCallback):
         self._t0 = time.monotonic()
         self._wall0 = state.wall_seconds
         self._next_ckpt = state.steps + cfg.checkpoint_every
-        self._next_eval = state.steps + cfg.eval_every
+        self._next_eval = state.steps + (0 if evaluate_first else cfg.eval_every)
         self.last_eval: dict = {}
         self.stop_reason = ""
 
@@ -320,8 +321,15 @@ def _train(run: Run, progress: Callable[[dict], None] | None) -> tuple[Run, RunS
         else:
             model = make_model(cfg, vec, run.path / "tensorboard")
         itself.refresh(model.policy)
+        warm_start = cfg.imitate_steps > 0 and not last.exists()
+        if warm_start:
+            t0 = time.monotonic()
+            imitate(model, cfg.imitate_steps, cfg.train_threads, cfg.seed, log)
+            state.wall_seconds += time.monotonic() - t0
+            itself.refresh(model.policy)
         evaluator = MultiStartEvaluator(cfg, cfg.eval_starts, itself)
-        callback = RunCallback(cfg, run, state, writer, metrics, evaluator, log, progress, itself)
+        callback = RunCallback(cfg, run, state, writer, metrics, evaluator, log, progress, itself,
+                               evaluate_first=warm_start)
         total = cfg.steps if cfg.steps is not None else 10**12
         try:
             if model.num_timesteps < total:
