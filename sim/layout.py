@@ -48,7 +48,7 @@ _LAST: list[tuple[Track, LaneFrame] | None] = [None]  # the last track asked abo
 def lane_frame(track: Track) -> LaneFrame:
     """The track's centre line as the lane kernels take it (made once per track)."""
     last = _LAST[0]
-    if last is not None and last[0] is track:  # the common case, a bot asking about its track again
+    if last is not None and last[0] is track:  # the common case, the track asked about again
         return last[1]
     frame = _FRAMES.get(track)
     if frame is None:
@@ -84,21 +84,12 @@ def road_point(track: Track, s: float, offset: float) -> tuple[float, float]:
     return kernels.road_point(f.table, f.length, f.closed, s, offset)
 
 
-def path_pose(track: Track, s: float, lane: int, s0: float = 0.0, last_change: float = -math.inf,
-              next_change: float = math.inf, span: float = 1.0) -> tuple[float, float, float, float]:
-    """(x, y, yaw) at arc length `s` of a path along `lane`'s midline, and its offset there; the yaw (rad)
-    is the direction of the chord over +-HEADING_STEP, continuous along the path.  A bot car's path
-    changes lanes (`kernels.path_pose`): its travel being the arc length from `s0`, it blends onto the other
-    lane over `span` m from travel `next_change` on, and until travel `last_change + span` it is still
-    blending onto `lane`."""
-    f = lane_frame(track)
-    return kernels.path_pose(f.table, f.length, f.closed, f.inner, s, lane, s0, last_change, next_change, span,
-                             HEADING_STEP)
-
-
 def lane_pose(track: Track, s: float, lane: int) -> tuple[float, float, float]:
-    """(x, y, yaw) on a lane's midline at arc length `s`: where a box or a car is put."""
-    return path_pose(track, s, lane)[:3]
+    """(x, y, yaw) on a lane's midline at arc length `s`: where a box or a car is put; the yaw (rad) is the
+    direction of the chord over +-HEADING_STEP (`kernels.path_pose`, as a bot car's, without lane changes)."""
+    f = lane_frame(track)
+    return kernels.path_pose(f.table, f.length, f.closed, f.inner, s, lane, 0.0, -math.inf, math.inf, 1.0,
+                             HEADING_STEP)[:3]
 
 
 # ---- layouts ------------------------------------------------------------------------------

@@ -130,13 +130,21 @@ def object_columns(track: Track, objects: Sequence[ObjectInfo]) -> dict[str, lis
         s, offset = proj.s.tolist(), proj.offset.tolist()
     else:
         s, offset = [float(o.s) for o in objects], [float(o.offset) for o in objects]
+    return place_columns(s, offset, [float(o.heading) for o in objects], [(float(o.x), float(o.y)) for o in objects],
+                         [float(o.speed) for o in objects])
+
+
+def place_columns(s: list[float], offset: list[float], heading: list[float], location: list[tuple[float, float]],
+                  speed: list[float]) -> dict[str, list]:
+    """The per-object params keys (OBJECT_KEYS) of objects at arc lengths `s` and offsets `offset` (+ left), with
+    their headings (rad), (x, y) and speeds: the lists themselves, Python floats."""
     return {
         "objects_distance": s,
         "objects_distance_from_center": [abs(v) for v in offset],
-        "objects_heading": [float(o.heading) for o in objects],
+        "objects_heading": heading,
         "objects_left_of_center": [v > 0 for v in offset],
-        "objects_location": [(float(o.x), float(o.y)) for o in objects],
-        "objects_speed": [float(o.speed) for o in objects],
+        "objects_location": location,
+        "objects_speed": speed,
     }
 
 

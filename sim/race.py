@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from sim import rules as R
-from sim.bots import BotCar
+from sim.bots import Bots
 from sim.car import CONTROL_DT, CarSpec, CarState, body_points, clip_command
 from sim.dynamics import step_dynamics
 from sim.lidar import Lidar
@@ -102,7 +102,7 @@ class Race:
         self._boxes_seen: tuple[tuple, dict] = ((None, -1), NO_OBJECTS)  # (track, World.objects_changed), columns
         for _ in range(n_boxes):
             self.world.add_box(*_PARKED, 0.0, *BOX_SIZES[cfg.obstacle_type])
-        self.bots: list[BotCar] = []
+        self.bots = Bots(track, [], self.config, np.random.default_rng())  # laid out at each reset
         self._bot_bodies = [self.world.add_car(BOT_SPEC, BOT_COLOR) for _ in range(cfg.number_of_bot_cars)]
 
     def add_car(self, spec: CarSpec, suite: SensorSuite, reward_fn: Reward | None,
@@ -153,9 +153,8 @@ class Race:
             for j, (s, lane) in enumerate(self.boxes):
                 self.world.set_object_pose(j, *lane_pose(self.driving, s, lane))
         if self._bot_bodies:
-            self.bots = [BotCar(self.driving, s, lane, self.config, rng)
-                         for s, lane in bot_layout(self.driving, self.config, rng)]
-            self._move_bots(0.0)
+            self.bots = Bots(self.driving, bot_layout(self.driving, self.config, rng), self.config, rng)
+            self.world.set_car_poses(self._bot_bodies, self.bots.poses)
 
     def start_pose(self, s: float) -> tuple[float, float, float]:
         """Where a car starting at arc length `s` stands: on the centre line, or in the lane free of an
@@ -166,18 +165,13 @@ class Race:
             return float(x), float(y), float(yaw)
         return lane_pose(self.driving, s, lane)
 
-    def _move_bots(self, dt: float) -> None:
-        for bot, body in zip(self.bots, self._bot_bodies):
-            if dt:
-                bot.step(dt)
-            x, y, yaw = bot.pose
-            self.world.set_car_pose(body, x, y, yaw)
-
     def step(self, commands: list[tuple[float, float, float | None] | None]) -> list[StepResult]:
         """One control step: `commands[i]` = (steer deg, speed m/s, min speed or None) for car i, or None
         for a car that stands still this step; returns each car's reward and episode end."""
         self.sim_time += CONTROL_DT
-        self._move_bots(CONTROL_DT)
+        if self._bot_bodies:
+            self.bots.step(CONTROL_DT)
+            self.world.set_car_poses(self._bot_bodies, self.bots.poses)
         moving = []
         for car, cmd in zip(self.cars, commands):
             if not car.active:
@@ -266,12 +260,11 @@ class Race:
         for j, body in enumerate(w.objects):
             if body.uid in hits:
                 return Hit("object", j)
-        for j, (bot, index) in enumerate(zip(self.bots, self._bot_bodies)):
+        for j, index in enumerate(self._bot_bodies):
             if w.cars[index].uid in hits:
                 if self._is_behind(car.state, w.cars[index].box):
                     return Hit("bot", j)
-                for other in self.bots:  # it ran into this car: every bot stands still (the reference's)
-                    other.freeze(self.config.penalty_seconds)
+                self.bots.freeze(self.config.penalty_seconds)  # it ran into a bot: all stand still (the reference's)
         for other in self.cars:
             body = w.cars[other.index]
             if other is not car and body.uid in hits and self._is_behind(car.state, body.box):
@@ -301,14 +294,13 @@ class Race:
         """The `object_columns` of every other object the car's reward sees: obstacle boxes, bot cars, then
         the other racing cars."""
         w = self.world
-        bots = [bot.info for bot in self.bots]
         others = [w.cars[o.index].box for o in self.cars if o is not car]
         if others:  # their places are projected, and then every object's (`object_columns`)
-            return object_columns(self.driving, [ObjectInfo(b.box.x, b.box.y) for b in w.objects] + bots +
-                                  [ObjectInfo(b.x, b.y, b.yaw) for b in others])
-        if not bots:
+            return object_columns(self.driving, [ObjectInfo(b.box.x, b.box.y) for b in w.objects] +
+                                  [bot.info for bot in self.bots] + [ObjectInfo(b.x, b.y, b.yaw) for b in others])
+        if not self._bot_bodies:
             return self._box_columns()
-        bot_columns = object_columns(self.driving, bots)
+        bot_columns = self.bots.columns()
         return join_columns(self._box_columns(), bot_columns) if w.objects else bot_columns
 
     def _box_columns(self) -> dict[str, list]:

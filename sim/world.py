@@ -2,15 +2,16 @@
 
 One PyBullet client per World (DIRECT mode, `physicsClientId` on every call), so many worlds
 live in one process without seeing each other.  Car motion is kinematic (sim.dynamics); PyBullet
-answers overlaps (crashes) and renders a reference camera view.  A body's new pose reaches PyBullet
-before its next query, so that steps which ask it nothing cost no call.  Every body is an upright box
-standing on the floor, so a horizontal ray (the LIDAR's) meets the first of their footprints that it
-crosses below their tops: `kernels.cast_rays` casts them exactly in the plane, without PyBullet.
+answers overlaps (crashes) of footprints that may touch and renders a reference camera view.  A body's
+new pose reaches PyBullet before its next query, so that steps which ask it nothing cost no call, and
+its render box is made when asked for.  Every body is an upright box standing on the floor, so a
+horizontal ray (the LIDAR's) meets the first of their footprints that it crosses below their tops:
+`kernels.cast_rays` casts them exactly in the plane, without PyBullet.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import numpy as np
 import pybullet as p
@@ -26,16 +27,27 @@ WALL_HEIGHT = 1.0
 _STATIC_GROUP = 1
 _ALL = 0x7FFFFFFF
 _PARKED = (0.0, 0.0, -100.0)
+APART = 0.01  # m between footprints that PyBullet is not asked about: it finds no contact (tests/test_race.py)
 
 
-@dataclass
 class Body:
     """A PyBullet body mirrored as a render box and as row `row` of its world's `footprints`."""
 
-    uid: int
-    box: Box
-    group: int
-    row: int
+    def __init__(self, uid: int, box: Box, group: int, row: int, pose: np.ndarray):
+        self.uid, self.group, self.row = uid, group, row
+        self.pose = pose  # x, y, yaw: a view of its footprint row (`World._add_body` points it at a new table)
+        self.stale = False  # the pose moved since `box` was made
+        self._box = box
+
+    @property
+    def box(self) -> Box:
+        """The render box at the body's pose (made on first use after a move)."""
+        if self.stale:
+            b = self._box
+            x, y, yaw = self.pose.tolist()
+            self._box = Box(x, y, yaw, b.length, b.width, b.height, b.color)
+            self.stale = False
+        return self._box
 
 
 def footprint(box: Box) -> tuple[float, ...]:
@@ -54,7 +66,8 @@ class World:
         self.objects: list[Body] = []
         self.objects_changed = 0  # counts the obstacles added or moved: a key for what is computed from them
         self.footprints = np.empty((0, 7))  # every body's `footprint`, by Body.row: the walls' rows first
-        self._uids: list[int] = []  # by row
+        self._bodies: list[Body] = []  # by row
+        self._groups: dict[tuple[int, ...], tuple[list[Body], np.ndarray]] = {}  # `_car_group`s
         self._moved: dict[int, Body] = {}  # bodies whose new pose PyBullet gets before its next query (`_sync`)
         self._floor_visuals = False
         xmin, ymin, xmax, ymax = track.bounds
@@ -64,7 +77,7 @@ class World:
         for x, y, lx, ly in ((cx + hx, cy, 0.1, hy), (cx - hx, cy, 0.1, hy),
                              (cx, cy + hy, hx, 0.1), (cx, cy - hy, hx, 0.1)):
             self._add_body(Box(x, y, 0.0, 2 * lx, 2 * ly, WALL_HEIGHT, paint.WALL), _STATIC_GROUP)
-        self._n_walls = len(self._uids)  # the first rows: the walls
+        self._n_walls = len(self._bodies)  # the first rows: the walls
 
     def close(self) -> None:
         if self.client >= 0:
@@ -89,8 +102,11 @@ class World:
                                 physicsClientId=cid)
         p.setCollisionFilterGroupMask(uid, -1, group, _ALL, physicsClientId=cid)
         self.footprints = np.vstack([self.footprints, footprint(box)])
-        self._uids.append(uid)
-        return Body(uid, box, group, len(self._uids) - 1)
+        body = Body(uid, box, group, len(self._bodies), self.footprints[-1, :3])
+        for other in self._bodies:  # the table is a new array
+            other.pose = self.footprints[other.row, :3]
+        self._bodies.append(body)
+        return body
 
     def add_car(self, spec: CarSpec, color: tuple[int, int, int] = (200, 30, 30)) -> int:
         """Add a car body; returns its index in `cars`."""
@@ -108,16 +124,31 @@ class World:
     def set_car_pose(self, index: int, x: float, y: float, yaw: float) -> None:
         self._set_pose(self.cars[index], x, y, yaw)
 
+    def set_car_poses(self, indices: Sequence[int], poses: np.ndarray) -> None:
+        """Move several cars at once: car `indices[i]` to the x, y, yaw of row i of `poses` (its first columns)."""
+        bodies, rows = self._car_group(indices)
+        kernels.set_poses(self.footprints, rows, poses)
+        for body in bodies:
+            body.stale = True
+            self._moved[body.uid] = body
+
+    def _car_group(self, indices: Sequence[int]) -> tuple[list[Body], np.ndarray]:
+        """The bodies of cars `indices` and their footprint rows (kept: a race moves the same bots every step)."""
+        key = tuple(indices)
+        if key not in self._groups:
+            bodies = [self.cars[i] for i in key]
+            self._groups[key] = bodies, np.array([body.row for body in bodies], dtype=np.intp)
+        return self._groups[key]
+
     def set_object_pose(self, index: int, x: float, y: float, yaw: float) -> None:
         """Move an obstacle box (a new layout at a reset)."""
         self._set_pose(self.objects[index], x, y, yaw)
         self.objects_changed += 1
 
     def _set_pose(self, body: Body, x: float, y: float, yaw: float) -> None:
-        b = body.box
-        body.box = Box(x, y, yaw, b.length, b.width, b.height, b.color)
-        row = self.footprints[body.row]
-        row[0], row[1], row[2] = x, y, yaw
+        pose = body.pose
+        pose[0], pose[1], pose[2] = x, y, yaw
+        body.stale = True
         self._moved[body.uid] = body
 
     def _sync(self) -> None:
@@ -152,10 +183,12 @@ class World:
         """PyBullet ids of the bodies (objects and other cars) the car's body overlaps."""
         me = self.cars[car]
         near = kernels.touching_circles(self.footprints, me.row, self._n_walls)  # PyBullet: only those that may touch
+        if len(near):
+            near = kernels.rectangles_near(self.footprints, me.row, near, APART)
         if not len(near):
             return []
         self._sync()
-        uids = [self._uids[row] for row in near]
+        uids = [self._bodies[row].uid for row in near]
         return [uid for uid in uids if p.getClosestPoints(me.uid, uid, 0.0, physicsClientId=self.client)]
 
     # ---- PyBullet reference view ------------------------------------------------------

@@ -264,17 +264,197 @@ def silhouette_reference(starts: np.ndarray, spans: np.ndarray, r0: int, r1: int
     return (cols >= lo) & (cols <= hi)
 
 
-def test_silhouette_is_the_numpy_fill():
-    """Random segments (level ones, missing ones, ends on pixel centres) of two cameras."""
+def test_fill_silhouette_paints_the_numpy_fill():
+    """Random segments (level ones, missing ones, ends on pixel centres) of two cameras, some of them in use."""
     rng = np.random.default_rng(8)
+    colour = np.array([7, 8, 9], np.uint8)
     for _ in range(300):
         starts = rng.uniform(-5, 45, (12, 2, 2, 1))
         spans = rng.uniform(-30, 30, (12, 2, 2, 1))
         starts[rng.random(12) < 0.2] = np.nan
         spans[rng.random(12) < 0.2, 0] = 0.0
         starts[:4], spans[:4] = np.round(starts[:4]), np.round(spans[:4])  # ends on pixel centres
+        starts[:, 1] += rng.choice([-60, 0, 60])  # some wholly left or right of the frame
         rect = sorted(rng.integers(0, 40, 2)) + sorted(rng.integers(0, 40, 2))
         rect[1] += 1
         rect[3] += 1
-        want = silhouette_reference(starts, spans, *rect)
-        np.testing.assert_array_equal(kernels.silhouette(starts, spans, *rect), want)
+        count = int(rng.integers(0, 13))
+        want = np.zeros((45, 50, 2), bool)
+        want[rect[0]:rect[1], rect[2]:rect[3]] = silhouette_reference(starts[:count], spans[:count],
+                                                                      *rect).transpose(1, 2, 0)
+        out = np.zeros((45, 50, 2, 3), np.uint8)
+        kernels.fill_silhouette(out, colour, starts[..., 0], spans[..., 0], count, *rect)
+        np.testing.assert_array_equal(out, np.where(want[..., None], colour, 0))
+
+
+def slab_reference(rays: np.ndarray, origins: np.ndarray, place: np.ndarray, size: np.ndarray, depth: np.ndarray,
+                   rect: tuple[int, int, int, int]) -> np.ndarray:
+    """The numpy slab test of the pixels of a box's screen rectangle the kernel replaced: where the box (at `place`
+    in the car frame, `size` length, width, height) is nearer than `depth` (C, H, W), updated there, (C, R, W)."""
+    rect = (slice(None), slice(rect[0], rect[1]), slice(rect[2], rect[3]))
+    cr, sr = math.cos(place[2]), math.sin(place[2])
+    rx, ry, rz = rays[0][rect], rays[1][rect], rays[2][rect]
+    oc = (origins - (place[0], place[1], size[2] / 2))[:, None, None]  # (C, 1, 1, 3): each camera
+    ob = (cr * oc[..., 0] + sr * oc[..., 1], -sr * oc[..., 0] + cr * oc[..., 1], oc[..., 2])  # from the box
+    t_in = t_out = None
+    for d, o, h in zip((cr * rx + sr * ry, -sr * rx + cr * ry, rz), ob, (size[0] / 2, size[1] / 2, size[2] / 2)):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t1 = (-h - o) / d
+            t2 = (h - o) / d
+        near, far = np.minimum(t1, t2), np.maximum(t1, t2)  # NaN: a ray in a face's plane, no bound
+        t_in = near if t_in is None else np.fmax(t_in, near)
+        t_out = far if t_out is None else np.fmin(t_out, far)
+    hit = (t_out >= np.maximum(t_in, 0)) & (t_in < depth[rect])
+    np.copyto(depth[rect], t_in, where=hit)
+    return hit
+
+
+def test_slab_test_is_the_numpy_one():
+    """Random rays (some along the box's axes, some from cameras on its faces' planes) of two cameras against
+    random boxes, over a random depth buffer."""
+    rng = np.random.default_rng(9)
+    colour = np.array([200], np.uint8)
+    for _ in range(200):
+        rays = rng.normal(size=(3, 2, 12, 14))
+        rays[rng.random(rays.shape) < 0.2] = 0.0
+        size = rng.uniform(0.1, 1.0, 3)
+        place = np.array([*rng.uniform(-1, 1, 2), rng.uniform(-3.2, 3.2)])
+        origins = rng.uniform(-1, 1, (2, 3))
+        if rng.random() < 0.5:  # cameras on the planes of faces: rays along them meet 0 / 0
+            place[:] = 0.0
+            origins[:, 0] = rng.choice([-0.5, 0.5], 2) * size[0]
+            origins[:, 2] = rng.choice([0.0, size[2]], 2)
+        depth = rng.uniform(0, 3, (2, 12, 14))
+        depth[rng.random(depth.shape) < 0.3] = np.inf
+        rect = tuple(sorted(rng.integers(0, 13, 2))) + tuple(sorted(rng.integers(0, 15, 2)))
+        want_depth = depth.copy()
+        hit = slab_reference(rays, origins, place, size, want_depth, rect)
+        want = np.zeros((12, 14, 2), bool)
+        want[rect[0]:rect[1], rect[2]:rect[3]] = hit.transpose(1, 2, 0)
+        out = np.zeros((12, 14, 2, 1), np.uint8)
+        box = np.array([0.0, 0.0, 0.0, *size])  # only its sizes are read
+        kernels.slab_test(out, depth, colour, rays, origins, place, box, *rect)
+        np.testing.assert_array_equal(out[..., 0], np.where(want, colour[0], 0))
+        np.testing.assert_array_equal(depth, want_depth)
+
+
+def overlap_groups_reference(rects: list[tuple[int, int, int, int]]) -> list[list[int]]:
+    """The Python grouping of screen rectangles the kernel replaced: indices grouped so that rectangles that
+    overlap (directly or through others) share a group."""
+    def overlap(a, b):
+        return a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
+
+    groups: list[list[int]] = []
+    for v in range(len(rects)):
+        joined = [g for g in groups if any(overlap(rects[v], rects[u]) for u in g)]
+        groups = [g for g in groups if g not in joined] + [[u for g in joined for u in g] + [v]]
+    return groups
+
+
+def test_overlap_groups_are_the_python_ones():
+    """Random rectangles, many overlapping: the same groups, their views in the same order."""
+    rng = np.random.default_rng(10)
+    for _ in range(500):
+        n = int(rng.integers(0, 9))
+        rects = [tuple(sorted(rng.integers(0, 30, 2))) + tuple(sorted(rng.integers(0, 30, 2))) for _ in range(n)]
+        seq, label = kernels.overlap_groups(np.array(rects, np.intp).reshape(-1, 4))
+        groups = []
+        for i, v in enumerate(seq.tolist()):
+            if i == 0 or label[v] != label[seq[i - 1]]:
+                groups.append([])
+            groups[-1].append(v)
+        assert groups == overlap_groups_reference(rects)
+
+
+def test_matmul_is_numpys():
+    """Products of small matrices (the renderer's (4 or 9, 4) by (4, N)), signed zeros included."""
+    rng = np.random.default_rng(12)
+    for _ in range(2000):
+        m, n = int(rng.integers(2, 20)), int(rng.integers(2, 20))
+        a, b = rng.normal(size=(m, 4)) * rng.uniform(0.01, 100), rng.normal(size=(4, n))
+        if rng.random() < 0.3:
+            a, b = rng.choice([0.0, -0.0, 1.0, -2.5], (m, 4)), rng.choice([0.0, -0.0, 1.0, -0.5], (4, n))
+        got, want = kernels.matmul(a, b), a @ b
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
+# ---- bot cars and the world's bodies ----------------------------------------------------------------------
+class BotReference:
+    """The pure-Python bot car the compiled `move_bots` and `bot_poses` replaced (sim.bots' BotCar of one bot,
+    its pose by `lane_reference`)."""
+
+    def __init__(self, frame, s: float, lane: int, cfg, rng: np.random.Generator):
+        self.frame, self.cfg, self.rng, self.speed = frame, cfg, rng, float(cfg.bot_car_speed)
+        self.s0, self.travel, self.lane, self.last_change, self.frozen = float(s), 0.0, lane, -math.inf, 0.0
+        self.change_at = self.next_change(0.0)
+
+    def next_change(self, after: float) -> float:
+        if not self.cfg.is_lane_change:
+            return math.inf
+        return after + self.rng.uniform(self.cfg.lower_lane_change_time, self.cfg.upper_lane_change_time) * self.speed
+
+    def step(self, dt: float) -> None:
+        moving = max(0.0, dt - self.frozen)
+        self.frozen = max(0.0, self.frozen - dt)
+        self.travel += self.speed * moving
+        span = self.cfg.lane_change_distance
+        while self.travel >= self.change_at + span:
+            self.lane = -self.lane
+            self.last_change = self.change_at
+            self.change_at = self.next_change(self.change_at + span)
+
+    def pose(self) -> tuple[float, ...]:
+        """x, y, yaw, offset and arc length in [0, length)."""
+        f = self.frame
+        x, y, yaw, offset = lane_reference(f.table, f.length, f.closed, f.inner, self.s0 + self.travel, self.lane,
+                                           self.s0, self.last_change, self.change_at, self.cfg.lane_change_distance,
+                                           0.05)[:4]
+        return x, y, yaw, offset, (self.s0 + self.travel) % f.length
+
+
+def test_bots_drive_as_the_python_bot_cars(track):
+    """`Bots` (one `move_bots` call a step, lane changes drawn in Python) against a Python bot car each, sharing a
+    seeded generator: the same state, poses and arc lengths bit for bit, through lane changes, freezes and the
+    end of the track, and the params columns of the `object_columns` of their `ObjectInfo`s."""
+    from sim.bots import CHANGE_AT, FROZEN, LANE, TRAVEL, Bots
+    from sim.params import ObjectInfo, object_columns
+    from sim.race_config import parse_race_config
+    rng = np.random.default_rng(11)
+    for driven in (track, track.reversed()):
+        for _ in range(2):
+            cfg = parse_race_config("head-to-bot", {
+                "BOT_CAR_SPEED": float(rng.uniform(0.2, 3.0)), "IS_LANE_CHANGE": bool(rng.random() < 0.8),
+                "LOWER_LANE_CHANGE_TIME": 0.5, "UPPER_LANE_CHANGE_TIME": float(rng.uniform(0.6, 3.0)),
+                "LANE_CHANGE_DISTANCE": float(rng.uniform(0.3, 2.0)), "NUMBER_OF_BOT_CARS": 4})
+            places = [(float(rng.uniform(0, driven.length)), int(rng.choice([1, -1]))) for _ in range(4)]
+            seed = int(rng.integers(1000))
+            bots = Bots(driven, places, cfg, np.random.default_rng(seed))
+            shared = np.random.default_rng(seed)
+            refs = [BotReference(lane_frame(driven), s, lane, cfg, shared) for s, lane in places]
+            for k in range(400):
+                dt = 1 / 15 if rng.random() < 0.9 else float(rng.uniform(0.0, 2.0))
+                bots.step(dt)
+                for ref in refs:
+                    ref.step(dt)
+                if rng.random() < 0.02:
+                    seconds = float(rng.uniform(0.0, 3.0))
+                    bots.freeze(seconds)
+                    for ref in refs:
+                        ref.frozen = max(ref.frozen, seconds)
+                want = [[ref.travel, ref.lane, ref.change_at, ref.frozen] for ref in refs]
+                assert bots.state[:, [TRAVEL, LANE, CHANGE_AT, FROZEN]].tolist() == want, k
+                assert bots.poses.tolist() == [list(ref.pose()) for ref in refs], k
+                infos = [ObjectInfo(x, y, yaw, ref.speed, s, offset) for ref, (x, y, yaw, offset, s)
+                         in zip(refs, (ref.pose() for ref in refs))]
+                assert bots.columns() == object_columns(driven, infos)
+
+
+def test_set_poses_is_the_numpy_assignment():
+    rng = np.random.default_rng(12)
+    bodies, poses = rng.normal(size=(9, 7)), rng.normal(size=(4, 5))
+    rows = rng.permutation(9)[:4].astype(np.intp)
+    want = bodies.copy()
+    want[rows, :3] = poses[:, :3]
+    kernels.set_poses(bodies, rows, poses)
+    assert np.array_equal(bodies, want)

@@ -211,6 +211,43 @@ def test_lidar_rays_are_pybullets_to_within_a_millimetre(stadium):
     assert counts["hits"] > 10000 and counts["walls"] > 3000 and counts["inside"] > 20, counts
 
 
+def test_crashes_are_pybullets_contacts(stadium):
+    """World.crashed_into asks PyBullet only about the bodies whose footprints no edge direction separates from the
+    car's by more than APART (`kernels.rectangles_near`): on random scenes of a car among boxes and bot-sized cars
+    near it, what it finds is every body PyBullet finds in contact, though many bodies near enough for their
+    bounding circles to meet are not asked about."""
+    import pybullet as p
+    from sim.world import APART, World
+    rng = np.random.default_rng(1)
+    counts = {"contacts": 0, "asked": 0, "near": 0}
+    w = World(stadium)
+    try:
+        me = w.add_car(SPEC)
+        others = [w.add_car(CarSpec(length=0.32352, width=0.1961)) for _ in range(3)]
+        for _ in range(3):
+            w.add_box(1e3, 1e3, 0.0, *rng.uniform(0.1, 0.6, 2), 0.25)
+        for _ in range(2000):
+            x, y = rng.uniform(5, 8), rng.uniform(-1, 1)
+            w.set_car_pose(me, x, y, rng.uniform(-4, 4))
+            for i in others:
+                w.set_car_pose(i, x + rng.uniform(-0.5, 0.5), y + rng.uniform(-0.5, 0.5), rng.uniform(-4, 4))
+            for j in range(len(w.objects)):
+                w.set_object_pose(j, x + rng.uniform(-0.7, 0.7), y + rng.uniform(-0.7, 0.7), rng.uniform(-4, 4))
+            found = w.crashed_into(me)
+            w._sync()  # (PyBullet may not have been asked, nor given the poses)
+            body = w.cars[me]
+            contacts = [b.uid for b in w.objects + w.cars if b is not body
+                        and p.getClosestPoints(body.uid, b.uid, 0.0, physicsClientId=w.client)]
+            assert sorted(found) == sorted(contacts)
+            near = kernels.touching_circles(w.footprints, body.row, 4)
+            counts["contacts"] += len(contacts)
+            counts["asked"] += len(kernels.rectangles_near(w.footprints, body.row, near, APART))
+            counts["near"] += len(near)
+    finally:
+        w.close()
+    assert counts["contacts"] > 1000 and counts["near"] - counts["asked"] > 1000, counts
+
+
 def test_a_box_added_after_the_reset_is_in_the_params_at_once():
     env = gymnasium.make("racer/DeepRacer-v0", track="reinvent-like", sensors=["LIDAR"])
     try:

@@ -10,7 +10,7 @@ import pytest
 
 from sim.car import CarSpec
 from sim.observation import CameraConfig, grayscale
-from sim import render
+from sim import kernels, render
 from sim.render import FAR, Box, CameraRig
 from sim.track import Track, from_centerline
 from sim.world import World
@@ -283,29 +283,64 @@ def test_boxes_beyond_far_are_not_drawn(rigs):
     assert np.array_equal(rig.render(*pose, far), rig.render(*pose, []))
 
 
+def points_reference(box: Box) -> np.ndarray:
+    """The numpy (9, 4) homogeneous world points of a box the kernel replaced: its 8 corners, then its centre."""
+    c, s = math.cos(box.yaw), math.sin(box.yaw)
+    corners = [(i, j, k) for i in (-1, 1) for j in (-1, 1) for k in (-1, 1)] + [(0, 0, 0)]
+    local = np.array(corners, dtype=float) / 2 * (box.length, box.width, box.height)
+    return np.stack([box.x + c * local[:, 0] - s * local[:, 1], box.y + s * local[:, 0] + c * local[:, 1],
+                     box.height / 2 + local[:, 2], np.ones(9)], axis=1)
+
+
+def touching_reference(screen, box: Box, bx: float, by: float, rel: float) -> bool:
+    """The numpy test of a camera within `close` of a box the kernel replaced."""
+    cr, sr = math.cos(rel), math.sin(rel)
+    oc = screen.origins - (bx, by, box.height / 2)
+    ob = np.stack([cr * oc[:, 0] + sr * oc[:, 1], -sr * oc[:, 0] + cr * oc[:, 1], oc[:, 2]], axis=1)
+    return bool(np.all(np.abs(ob) <= np.array([box.length, box.width, box.height]) / 2 + screen.close,
+                       axis=1).any())
+
+
+def clipped_segments_reference(depth: np.ndarray, num: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The numpy segments of a box crossing the clip plane the kernel replaced, from its corners' (8, C) depths and
+    (8, row/col, C) rows and columns times depth: its edges cut at the plane, and every pair of the points where
+    edges cross it."""
+    e0, e1 = kernels.BOX_EDGES
+    pairs = np.array([(a, b) for a in range(12) for b in range(a + 1, 12)]).T
+    front = depth >= render._CLIP
+    crossing = front[e0] != front[e1]  # (12, C)
+    d0, d1 = depth[e0], depth[e1]
+    k = ((render._CLIP - d0) / np.where(crossing, d1 - d0, 1.0))[:, None]
+    cross = np.where(crossing[:, None], (num[e0] + k * (num[e1] - num[e0])) / render._CLIP, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corner = np.where(front[:, None], num / depth[:, None], np.nan)
+    a = np.concatenate([np.where(front[e0][:, None], corner[e0], cross), cross[pairs[0]]])
+    b = np.concatenate([np.where(front[e1][:, None], corner[e1], cross), cross[pairs[1]]])
+    return a[..., None], (b - a)[..., None]
+
+
 def project_reference(screen, boxes: list[Box], x: float, y: float, yaw: float) -> list:
-    """The numpy `_Screen.project` that `kernels.spheres_in_view`, `box_screens` and `pixel_rect` replaced:
-    (box, x, y, rel, rect, segments) of each view."""
+    """The numpy projection that `kernels.box_views` replaced: (box, x, y, rel, rect, segments) of each view."""
     def rectangle(rmin, rmax, cmin, cmax):
         if math.isnan(rmin):
             return 0, 0, 0, 0
-        big = max(screen.w, screen.h) + 2.0
+        big = max(CAM.width, CAM.height) + 2.0
         rmin, rmax, cmin, cmax = (min(max(v, -2.0), big) for v in (rmin, rmax, cmin, cmax))
-        return (max(math.floor(rmin) - 1, 0), min(math.ceil(rmax) + 2, screen.h),
-                max(math.floor(cmin) - 1, 0), min(math.ceil(cmax) + 2, screen.w))
+        return (max(math.floor(rmin) - 1, 0), min(math.ceil(rmax) + 2, CAM.height),
+                max(math.floor(cmin) - 1, 0), min(math.ceil(cmax) + 2, CAM.width))
 
     c, s = math.cos(yaw), math.sin(yaw)
     to_car = np.array([[c, -s, 0.0, 0.0], [s, c, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0],
                        [-c * x - s * y, s * x - c * y, 0.0, 1.0]])
     cams = len(screen.origins)
-    m = np.array([(b.x, b.y, b.height / 2, 1.0) for b in boxes]) @ (to_car @ screen._to_planes)
+    m = np.array([(b.x, b.y, b.height / 2, 1.0) for b in boxes]) @ (to_car @ screen.to_planes)
     radius = np.array([math.sqrt(b.length ** 2 + b.width ** 2 + b.height ** 2) / 2 for b in boxes])
     seen = (m[:, :5 * cams].reshape(-1, 5, cams) >= -radius[:, None, None]).all(axis=1).any(axis=1)
     boxes = [boxes[i] for i in np.flatnonzero(seen & (np.hypot(m[:, -2], m[:, -1]) <= FAR)).tolist()]
     if not boxes:
         return []
     n = len(boxes)
-    m = (np.concatenate([render._box_points(b) for b in boxes]) @ (to_car @ screen._to_cameras)).reshape(n, 9, -1)
+    m = (np.concatenate([points_reference(b) for b in boxes]) @ (to_car @ screen.to_cameras)).reshape(n, 9, -1)
     margin = m[:, :8, 3 * cams:8 * cams].max(axis=1).reshape(n, 5, cams).min(axis=1).max(axis=1)
     keep = np.flatnonzero((margin >= 0) & (np.hypot(m[:, 8, -2], m[:, 8, -1]) <= FAR))
     depth = m[keep, :8, :cams]
@@ -314,7 +349,7 @@ def project_reference(screen, boxes: list[Box], x: float, y: float, yaw: float) 
     with np.errstate(divide="ignore", invalid="ignore"):
         rc = num / depth[:, :, None]
     lo, hi = rc.min(axis=(1, 3)).tolist(), rc.max(axis=(1, 3)).tolist()
-    ends = rc[:, render._EDGES, ..., None]
+    ends = rc[:, kernels.BOX_EDGES, ..., None]
     starts, spans = ends[:, 0], ends[:, 1] - ends[:, 0]
     views = []
     for j, i in enumerate(keep.tolist()):
@@ -325,10 +360,10 @@ def project_reference(screen, boxes: list[Box], x: float, y: float, yaw: float) 
         if ahead[j]:
             segments = starts[j], spans[j]
             rect = rectangle(lo[j][0], hi[j][0], lo[j][1], hi[j][1])
-        elif screen._touching(box, bx, by, rel):
-            segments, rect = None, (0, screen.h, 0, screen.w)
+        elif touching_reference(screen, box, bx, by, rel):
+            segments, rect = None, (0, CAM.height, 0, CAM.width)
         else:
-            segments = render._clipped_segments(depth[j], num[j])
+            segments = clipped_segments_reference(depth[j], num[j])
             ext = np.concatenate([segments[0], segments[0] + segments[1]])
             (rmin, cmin), (rmax, cmax) = np.fmin.reduce(ext, axis=(0, 2, 3)), np.fmax.reduce(ext, axis=(0, 2, 3))
             rect = rectangle(float(rmin), float(rmax), float(cmin), float(cmax))
@@ -339,7 +374,7 @@ def project_reference(screen, boxes: list[Box], x: float, y: float, yaw: float) 
 
 @pytest.mark.parametrize("stereo", [False, True])
 def test_projection_is_the_numpy_one(rigs, stereo):
-    """`_Screen.project` gives the numpy projection's views bit for bit: boxes round the car, near it (the
+    """`kernels.box_views` gives the numpy projection's views bit for bit: boxes round the car, near it (the
     lens plane crossing them, a camera in one), beside, behind and beyond FAR, of every size."""
     screen = rigs[stereo]._screen
     rng = np.random.default_rng(11)
@@ -351,16 +386,19 @@ def test_projection_is_the_numpy_one(rigs, stereo):
         boxes = [Box(x + d * math.cos(a), y + d * math.sin(a), rng.uniform(-3.2, 3.2), *rng.uniform(0.05, 1.5, 2),
                      rng.uniform(0.05, 0.5), ORANGE)
                  for d, a in zip(rng.uniform(0, 1, n) * reach, rng.uniform(-math.pi, math.pi, n))]
-        got, want = screen.project(boxes, x, y, yaw), project_reference(screen, boxes, x, y, yaw)
-        assert len(got) == len(want)
-        for v, w in zip(got, want):
-            assert (v.box, v.x, v.y, v.rel, v.rect) == w[:5]
+        index, place, rects, starts, spans, count = kernels.box_views(
+            np.array([b[:6] for b in boxes]), x, y, yaw, screen.to_planes, screen.to_cameras, screen.origins,
+            screen.close, FAR, render._CLIP, CAM.width, CAM.height)
+        want = project_reference(screen, boxes, x, y, yaw)
+        assert len(index) == len(want)
+        for j, w in enumerate(want):
+            assert (boxes[index[j]], *place[j].tolist(), tuple(rects[j].tolist())) == w[:5]
             if w[5] is None:
-                assert v.segments is None
+                assert count[j] == 0
                 counts["touching"] += 1
             else:
-                for a, b in zip(v.segments, w[5]):
-                    np.testing.assert_array_equal(a, b)
+                np.testing.assert_array_equal(starts[j, :count[j], ..., None], w[5][0])
+                np.testing.assert_array_equal(spans[j, :count[j], ..., None], w[5][1])
                 counts["clipped"] += int(np.isnan(w[5][0]).any())
-        counts["views"] += len(got)
+        counts["views"] += len(want)
     assert counts["views"] > 500 and counts["clipped"] > 10 and counts["touching"] > 5, counts
