@@ -89,21 +89,13 @@ def _agreeing(chosen: np.ndarray, wanted: np.ndarray) -> int:
 
 
 class _Dataset:
-    """Observations (as the policy sees them), expert actions and returns, preallocated."""
+    """Observations (as the policy sees them), expert actions and returns, preallocated; rows [0, size) filled."""
 
     def __init__(self, space, capacity: int, action_shape: tuple, action_dtype) -> None:
         self.obs = {k: np.zeros((capacity, *s.shape), dtype=s.dtype) for k, s in space.spaces.items()}
         self.actions = np.zeros((capacity, *action_shape), dtype=action_dtype)
         self.returns = np.zeros(capacity, dtype=np.float32)
         self.size = 0
-
-    def add(self, obs: dict, actions: np.ndarray, returns: np.ndarray) -> None:
-        n = len(actions)
-        for k, v in obs.items():
-            self.obs[k][self.size:self.size + n] = v
-        self.actions[self.size:self.size + n] = actions
-        self.returns[self.size:self.size + n] = returns
-        self.size += n
 
     def batch(self, idx: np.ndarray) -> tuple[dict, torch.Tensor, torch.Tensor]:
         obs = {k: torch.as_tensor(v[idx]) for k, v in self.obs.items()}
@@ -128,28 +120,29 @@ def imitate(model: PPO, steps: int, threads: int = 1, seed: int = 0,
     policy = model.policy
     obs = vec.reset()
     agreement, loss = 0.0, float("nan")
+    blind = None
     for share in EXPERT_SHARE:
         torch.set_num_threads(1)
-        round_obs = {k: np.zeros((per_round, n, *v.shape[1:]), dtype=v.dtype) for k, v in obs.items()}
-        labels = np.zeros((per_round, n, *action_shape), dtype=data.actions.dtype)
+        base = data.size  # this round's rows: step t of env i is row base + t * n + i
         rewards = np.zeros((per_round, n), dtype=np.float32)
         dones = np.zeros((per_round, n), dtype=np.float32)
         agree = 0
         for t in range(per_round):
+            rows = slice(base + t * n, base + (t + 1) * n)
             wanted = expert_actions(envs, expert)
             chosen, _ = policy.predict(obs, deterministic=True)
             agree += _agreeing(chosen, wanted)
             drive = np.where(np.reshape(rng.random(n) < share, (n,) + (1,) * len(action_shape)), wanted, chosen)
-            for k in round_obs:
-                round_obs[k][t] = obs[k]
-            labels[t] = wanted
+            for k, v in obs.items():
+                data.obs[k][rows] = v
+            data.actions[rows] = wanted
             obs, rewards[t], done, _ = vec.step(drive)
             dones[t] = done
         with torch.no_grad():
             last_values = policy.predict_values(policy.obs_to_tensor(obs)[0]).numpy().reshape(n)
         returns = discounted_returns(rewards, dones, last_values, model.gamma)
-        data.add({k: v.reshape(-1, *v.shape[2:]) for k, v in round_obs.items()},
-                 labels.reshape(-1, *action_shape), returns.reshape(-1))
+        data.returns[base:base + per_round * n] = returns.reshape(-1)
+        data.size += per_round * n
         agreement = agree / (per_round * n)
         torch.set_num_threads(threads)
         loss = _fit(policy, data, per_round * n, rng)
@@ -158,7 +151,7 @@ def imitate(model: PPO, steps: int, threads: int = 1, seed: int = 0,
             f"expert on {100 * agreement:.0f}%, imitation loss {loss:.3f}"
             + (f" (sensor-blind best {blind:.3f})" if blind is not None else ""))
     torch.set_num_threads(1)
-    return ImitationReport(data.size, agreement, loss, label_entropy(data.actions[:data.size]))
+    return ImitationReport(data.size, agreement, loss, blind)
 
 
 def _fit(policy, data: _Dataset, new: int, rng: np.random.Generator) -> float:
